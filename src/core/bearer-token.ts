@@ -1,0 +1,70 @@
+import { AuthError } from "./errors.js";
+
+/** The default for `maxTokenSize`: 8 KiB, far above any sane access token. */
+export const defaultMaxTokenSize = 8192;
+
+// A compact JWS: three base64url segments, no padding, no whitespace.
+const compactJws = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/**
+ * parseBearerToken reads the token out of an `authorization` header value
+ * (RFC 6750, section 2.1), and checks that it has the syntax of a compact JWS
+ * before anything decodes it.
+ *
+ * - `null` or an empty value, or a scheme other than `Bearer`: `ERR_TOKEN_MISSING`.
+ * - The scheme is matched case-insensitively and may be followed by one or more
+ *   spaces. `Bearer` without a token, other whitespace, or several values
+ *   (comma-joined, which is also what a duplicated header becomes):
+ *   `ERR_AUTHORIZATION_MALFORMED`.
+ * - A value longer than the size cap is refused before it is scanned:
+ *   `ERR_TOKEN_TOO_LARGE`.
+ * - Anything but three strict base64url segments: `ERR_TOKEN_MALFORMED`.
+ *
+ * @example
+ * ```ts
+ * const token = parseBearerToken(req.header.get("authorization"));
+ * ```
+ */
+export function parseBearerToken(
+  value: string | null | undefined,
+  maxTokenSize: number = defaultMaxTokenSize,
+): string {
+  if (value === null || value === undefined || value === "") {
+    throw new AuthError("ERR_TOKEN_MISSING");
+  }
+  // The scheme and the spaces before the token are small; anything beyond
+  // this bound cannot hold a token within the cap.
+  if (value.length > maxTokenSize + 64) {
+    throw new AuthError(isBearerScheme(value) ? "ERR_TOKEN_TOO_LARGE" : "ERR_TOKEN_MISSING");
+  }
+  if (!isBearerScheme(value)) {
+    throw new AuthError("ERR_TOKEN_MISSING");
+  }
+  if (value.length === 6) {
+    throw new AuthError("ERR_AUTHORIZATION_MALFORMED");
+  }
+  if (value.charCodeAt(6) !== 0x20) {
+    // "Bearerxyz" is another scheme; "Bearer\t..." is malformed.
+    const c = value.charCodeAt(6);
+    throw new AuthError(c === 0x09 ? "ERR_AUTHORIZATION_MALFORMED" : "ERR_TOKEN_MISSING");
+  }
+  let start = 7;
+  while (value.charCodeAt(start) === 0x20) {
+    start++;
+  }
+  const token = value.slice(start);
+  if (token === "" || /[\s,]/.test(token)) {
+    throw new AuthError("ERR_AUTHORIZATION_MALFORMED");
+  }
+  if (token.length > maxTokenSize) {
+    throw new AuthError("ERR_TOKEN_TOO_LARGE");
+  }
+  if (!compactJws.test(token)) {
+    throw new AuthError("ERR_TOKEN_MALFORMED");
+  }
+  return token;
+}
+
+function isBearerScheme(value: string): boolean {
+  return value.length >= 6 && value.slice(0, 6).toLowerCase() === "bearer";
+}

@@ -1,0 +1,131 @@
+/**
+ * AuthErrorCode is the stable reason a call was refused. Switch on it in logs
+ * and metrics; it never changes meaning between versions.
+ *
+ * | code | what happened |
+ * |---|---|
+ * | `ERR_TOKEN_MISSING` | no `authorization` header, or a scheme other than `Bearer` |
+ * | `ERR_AUTHORIZATION_MALFORMED` | `Bearer` without a token, several values, stray whitespace |
+ * | `ERR_TOKEN_TOO_LARGE` | the token is longer than `maxTokenSize` |
+ * | `ERR_TOKEN_MALFORMED` | not a compact JWS, or its header or payload do not decode |
+ * | `ERR_ALGORITHM_NOT_ALLOWED` | the token's `alg` is not in `algorithms` |
+ * | `ERR_KEY_NOT_FOUND` | no configured key matches the token's `kid` and `alg` |
+ * | `ERR_SIGNATURE_INVALID` | the signature does not verify |
+ * | `ERR_TOKEN_EXPIRED` | `exp` has passed (beyond the clock tolerance) |
+ * | `ERR_TOKEN_NOT_YET_VALID` | `nbf` or `iat` lies in the future |
+ * | `ERR_TOKEN_TOO_OLD` | `iat` is older than `maxTokenAge` |
+ * | `ERR_ISSUER_INVALID` | `iss` is not the configured issuer |
+ * | `ERR_AUDIENCE_INVALID` | `aud` does not name the configured audience |
+ * | `ERR_TYPE_INVALID` | the `typ` header is not the configured one |
+ * | `ERR_CLAIM_MISSING` | a required claim is absent |
+ * | `ERR_CLAIM_INVALID` | a claim has the wrong type or value |
+ * | `ERR_TOKEN_INVALID` | the token was refused for a reason not listed above |
+ * | `ERR_KEYS_UNAVAILABLE` | the keys could not be loaded; the token was not judged |
+ */
+export type AuthErrorCode =
+  | "ERR_TOKEN_MISSING"
+  | "ERR_AUTHORIZATION_MALFORMED"
+  | "ERR_TOKEN_TOO_LARGE"
+  | "ERR_TOKEN_MALFORMED"
+  | "ERR_ALGORITHM_NOT_ALLOWED"
+  | "ERR_KEY_NOT_FOUND"
+  | "ERR_SIGNATURE_INVALID"
+  | "ERR_TOKEN_EXPIRED"
+  | "ERR_TOKEN_NOT_YET_VALID"
+  | "ERR_TOKEN_TOO_OLD"
+  | "ERR_ISSUER_INVALID"
+  | "ERR_AUDIENCE_INVALID"
+  | "ERR_TYPE_INVALID"
+  | "ERR_CLAIM_MISSING"
+  | "ERR_CLAIM_INVALID"
+  | "ERR_TOKEN_INVALID"
+  | "ERR_KEYS_UNAVAILABLE";
+
+/**
+ * BearerChallenge is the RFC 6750 `error` a refusal reports in its
+ * `WWW-Authenticate` challenge: none when no credentials came, `invalid_request`
+ * for a malformed `authorization` header, `invalid_token` for a token that does
+ * not verify.
+ */
+export type BearerChallenge = "none" | "invalid_request" | "invalid_token";
+
+/**
+ * AuthError is the one error type the verifier throws. Its `message` is a fixed,
+ * generic sentence that is safe to show a client: it never holds the token, a
+ * claim value or a message of the underlying JOSE library. The original error,
+ * if any, is kept in `cause` for server-side diagnosis only.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await auth.verify(token);
+ * } catch (err) {
+ *   if (err instanceof AuthError && err.code === "ERR_TOKEN_EXPIRED") {
+ *     // ask the client to refresh
+ *   }
+ * }
+ * ```
+ */
+export class AuthError extends Error {
+  override readonly name = "AuthError";
+
+  /** The stable reason, see {@link AuthErrorCode}. */
+  readonly code: AuthErrorCode;
+
+  /** Whether the refusal concerns the request, the token, or nothing at all. */
+  get challenge(): BearerChallenge {
+    return challengeOf(this.code);
+  }
+
+  /**
+   * AuthError's constructor. The message is derived from the code so that no
+   * caller can put a token or claim into it by mistake.
+   */
+  constructor(code: AuthErrorCode, options?: { cause?: unknown }) {
+    super(messageOf(code), options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+  }
+}
+
+/**
+ * safeCause keeps what helps diagnose a refusal (the error's class, jose's code
+ * and the name of the failed claim) and drops the rest: jose attaches the whole
+ * payload to claim errors, and parser messages can quote the input.
+ */
+export function safeCause(err: unknown): Error {
+  if (!(err instanceof Error)) {
+    return new Error("non-error thrown");
+  }
+  const { code, claim, reason } = err as { code?: unknown; claim?: unknown; reason?: unknown };
+  const detail = [code, claim, reason].filter((s) => typeof s === "string").join(" ");
+  const cause = new Error(detail === "" ? err.name : `${err.name}: ${detail}`);
+  cause.name = err.name;
+  return cause;
+}
+
+function messageOf(code: AuthErrorCode): string {
+  switch (code) {
+    case "ERR_TOKEN_MISSING":
+      return "missing bearer token";
+    case "ERR_AUTHORIZATION_MALFORMED":
+      return "malformed authorization header";
+    case "ERR_TOKEN_EXPIRED":
+      return "token expired";
+    case "ERR_KEYS_UNAVAILABLE":
+      return "authentication unavailable";
+    default:
+      return "invalid token";
+  }
+}
+
+function challengeOf(code: AuthErrorCode): BearerChallenge {
+  switch (code) {
+    case "ERR_TOKEN_MISSING":
+    case "ERR_KEYS_UNAVAILABLE":
+      return "none";
+    case "ERR_AUTHORIZATION_MALFORMED":
+      return "invalid_request";
+    default:
+      return "invalid_token";
+  }
+}

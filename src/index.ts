@@ -1,0 +1,17 @@
+// The server side of connect-jwt: what users import first comes first.
+export {
+  type AuthenticatedEvent,
+  createJwtAuth,
+  type DeniedEvent,
+  type JwtAuth,
+  type JwtAuthOptions,
+  jwtInterceptor,
+  type Protocol,
+} from "./connect/jwt-auth.js";
+export { type ClaimsSource, claimsKey, getClaims, requireClaims } from "./connect/context.js";
+export type { JwtClaims } from "./core/claims.js";
+export { AuthError, type AuthErrorCode, type BearerChallenge } from "./core/errors.js";
+export { parseBearerToken } from "./core/bearer-token.js";
+export { createVerifier, type Verifier, type VerifierOptions } from "./core/verifier.js";
+export type { KeySourceOptions } from "./core/key-source.js";
+export type { Duration } from "./core/duration.js";

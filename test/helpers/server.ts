@@ -1,0 +1,249 @@
+import { after, before } from "node:test";
+import {
+  type Client,
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  createClient,
+  type HandlerContext,
+  type Interceptor,
+  type Transport,
+} from "@connectrpc/connect";
+import {
+  connectNodeAdapter,
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+} from "@connectrpc/connect-node";
+import { type CleartextServer, type DualHandler, listenCleartext } from "../../example/listen.js";
+import { DemoService } from "../../gen/demo/v1/demo_pb.js";
+import { getClaims, type JwtClaims } from "../../src/index.js";
+
+/**
+ * A way to reach the server: one of the three protocols over one HTTP version.
+ * Browsers speak Connect and gRPC-Web over HTTP/1.1; gRPC needs HTTP/2.
+ */
+export interface TransportKind {
+  readonly name: string;
+  readonly protocol: "connect" | "grpc" | "grpc-web";
+  readonly httpVersion: "1.1" | "2";
+}
+
+/** Every transport the auth must work on. */
+export const transports: readonly TransportKind[] = [
+  { name: "connect over HTTP/1.1", protocol: "connect", httpVersion: "1.1" },
+  { name: "connect over HTTP/2", protocol: "connect", httpVersion: "2" },
+  { name: "grpc over HTTP/2", protocol: "grpc", httpVersion: "2" },
+  { name: "grpc-web over HTTP/1.1", protocol: "grpc-web", httpVersion: "1.1" },
+  { name: "grpc-web over HTTP/2", protocol: "grpc-web", httpVersion: "2" },
+];
+
+/** The four kinds of call, each made with a demo method. */
+export type CallKind = "unary" | "server-streaming" | "client-streaming" | "bidi";
+
+/** Call kinds a transport can make: HTTP/1.1 carries no client or bidi streams. */
+export function callKinds(transport: TransportKind): CallKind[] {
+  return transport.httpVersion === "2"
+    ? ["unary", "server-streaming", "client-streaming", "bidi"]
+    : ["unary", "server-streaming"];
+}
+
+/** A call that reached a handler, with the claims the handler saw. */
+export interface HandlerCall {
+  readonly method: string;
+  readonly claims: JwtClaims | undefined;
+}
+
+/** What the server under test is given: the auth, wired as a user would. */
+export interface ServerAuth {
+  interceptors?: Interceptor[];
+  requestGate?: (ctx: HandlerContext) => void | Promise<void>;
+}
+
+/** A running test server and the clients that reach it. */
+export interface TestServer {
+  readonly url: string;
+  /** Every call that reached a handler, in order. */
+  readonly calls: HandlerCall[];
+  /** Request body bytes the RPC layer read (draining a refused HTTP/1.1 body not included). */
+  bodyBytesRead: number;
+  client(transport: TransportKind): Client<typeof DemoService>;
+  close(): Promise<void>;
+}
+
+function record(calls: HandlerCall[], method: string, ctx: HandlerContext) {
+  calls.push({ method, claims: getClaims(ctx) });
+  return getClaims(ctx)?.sub ?? "";
+}
+
+function routes(calls: HandlerCall[]) {
+  return (router: ConnectRouter) =>
+    router.service(DemoService, {
+      ping(req, ctx) {
+        return { text: req.text.slice(0, 16), subject: record(calls, "Ping", ctx) };
+      },
+      whoAmI(_req, ctx) {
+        return { subject: record(calls, "WhoAmI", ctx) };
+      },
+      async *listNotes(_req, ctx) {
+        const owner = record(calls, "ListNotes", ctx);
+        for (const id of ["1", "2"]) {
+          yield { note: { id, owner, text: `note ${id}` } };
+        }
+      },
+      async uploadNotes(reqs, ctx) {
+        const owner = record(calls, "UploadNotes", ctx);
+        let count = 0;
+        for await (const _ of reqs) {
+          count++;
+        }
+        return { count, owner };
+      },
+      async *chat(reqs, ctx) {
+        const subject = record(calls, "Chat", ctx);
+        for await (const req of reqs) {
+          yield { text: req.text, subject };
+        }
+      },
+    });
+}
+
+/**
+ * startServer runs the demo service behind `auth` on 127.0.0.1, port 0,
+ * serving HTTP/1.1 and h2c on one port, as the demo server does.
+ */
+export async function startServer(auth: ServerAuth): Promise<TestServer> {
+  const calls: HandlerCall[] = [];
+  const adapter = connectNodeAdapter({
+    routes: routes(calls),
+    interceptors: auth.interceptors ?? [],
+    ...(auth.requestGate ? { requestGate: auth.requestGate } : {}),
+  });
+  const state = { bodyBytesRead: 0 };
+  // Count what the RPC layer reads of the body: connect-node reads it through
+  // the first iterator it takes of the request. A later iterator only drains
+  // what is left of a refused HTTP/1.1 body, so it is not counted.
+  const handler: DualHandler = (req, res) => {
+    const iterator = req.iterator.bind(req);
+    let first = true;
+    req.iterator = (options) => {
+      const inner = iterator(options);
+      if (!first) {
+        return inner;
+      }
+      first = false;
+      return (async function* () {
+        for await (const chunk of inner) {
+          state.bodyBytesRead += (chunk as Buffer).byteLength;
+          yield chunk;
+        }
+      })();
+    };
+    adapter(req, res);
+  };
+  const server: CleartextServer = await listenCleartext(handler);
+  const clients = new Map<string, Client<typeof DemoService>>();
+  return {
+    url: server.url,
+    calls,
+    get bodyBytesRead() {
+      return state.bodyBytesRead;
+    },
+    set bodyBytesRead(n) {
+      state.bodyBytesRead = n;
+    },
+    client(kind) {
+      let client = clients.get(kind.name);
+      if (client === undefined) {
+        client = createClient(DemoService, createTransport(kind, server.url));
+        clients.set(kind.name, client);
+      }
+      return client;
+    },
+    close: () => server.close(),
+  };
+}
+
+function createTransport(kind: TransportKind, baseUrl: string): Transport {
+  const options = { baseUrl, httpVersion: kind.httpVersion } as const;
+  switch (kind.protocol) {
+    case "connect":
+      return createConnectTransport(options);
+    case "grpc":
+      return createGrpcTransport(options);
+    case "grpc-web":
+      return createGrpcWebTransport(options);
+  }
+}
+
+/**
+ * useServer starts a server before the tests of the enclosing `describe` and
+ * closes it after them. Read the server from the returned function.
+ */
+export function useServer(auth: ServerAuth | (() => Promise<ServerAuth>)): () => TestServer {
+  let server: TestServer | undefined;
+  before(async () => {
+    server = await startServer(typeof auth === "function" ? await auth() : auth);
+  });
+  after(async () => {
+    await server?.close();
+  });
+  return () => {
+    if (server === undefined) {
+      throw new Error("useServer: the server is not running; read it inside a test");
+    }
+    return server;
+  };
+}
+
+/** The outcome of one call: the subject a handler answered with, or the error. */
+export type Outcome = { ok: true; subject: string } | { ok: false; error: ConnectError };
+
+/**
+ * call makes one call of `kind` with the given `authorization` header value
+ * (none when undefined), consumes the whole response, and never throws.
+ */
+export async function call(
+  client: Client<typeof DemoService>,
+  kind: CallKind,
+  authorization?: string,
+): Promise<Outcome> {
+  const headers: Record<string, string> = authorization === undefined ? {} : { authorization };
+  const options = { headers, timeoutMs: 10_000 };
+  async function* two<T>(message: T) {
+    yield message;
+    yield message;
+  }
+  try {
+    switch (kind) {
+      case "unary":
+        return { ok: true, subject: (await client.whoAmI({}, options)).subject };
+      case "server-streaming": {
+        const owners = [];
+        for await (const res of client.listNotes({}, options)) {
+          owners.push(res.note?.owner ?? "");
+        }
+        return { ok: true, subject: [...new Set(owners)].join(",") };
+      }
+      case "client-streaming":
+        return { ok: true, subject: (await client.uploadNotes(two({ text: "x" }), options)).owner };
+      case "bidi": {
+        const subjects = [];
+        for await (const res of client.chat(two({ text: "x" }), options)) {
+          subjects.push(res.subject);
+        }
+        return { ok: true, subject: [...new Set(subjects)].join(",") };
+      }
+    }
+  } catch (err) {
+    return { ok: false, error: ConnectError.from(err, Code.Unknown) };
+  }
+}
+
+/** The method each call kind uses, as recorded in {@link TestServer.calls}. */
+export const methodOf: Record<CallKind, string> = {
+  unary: "WhoAmI",
+  "server-streaming": "ListNotes",
+  "client-streaming": "UploadNotes",
+  bidi: "Chat",
+};
