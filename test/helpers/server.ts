@@ -132,11 +132,12 @@ export async function startServer(auth: ServerAuth): Promise<TestServer> {
         return inner;
       }
       first = false;
-      return (async function* () {
-        for await (const chunk of inner) {
+      return (async function* (): AsyncGenerator<unknown, undefined> {
+        for await (const chunk of { [Symbol.asyncIterator]: () => inner }) {
           state.bodyBytesRead += (chunk as Buffer).byteLength;
           yield chunk;
         }
+        return undefined;
       })();
     };
     adapter(req, res);
