@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import { toConnectError } from "../src/connect/connect-error.js";
+import { failureCodeKey } from "../src/connect/context.js";
+import {
+  AuthError,
+  type AuthErrorCode,
+  claimsKey,
+  createJwtAuth,
+  getClaims,
+  type JwtAuthOptions,
+  jwtInterceptor,
+  requireClaims,
+} from "../src/index.js";
+
+const secret = "0123456789abcdef0123456789abcdef";
+
+describe("createJwtAuth option mistakes throw a TypeError that says how to fix them", () => {
+  const cases: [string, unknown, RegExp][] = [
+    ["no options", undefined, /pass an options object/],
+    ["no key source", {}, /pass one of `secret`, `publicKey` or `jwks`/],
+    [
+      "publicMethods not an array",
+      { secret, publicMethods: "demo.v1.DemoService/Ping" },
+      /must be an array/,
+    ],
+    [
+      "publicMethods with a leading slash",
+      { secret, publicMethods: ["/demo.v1.DemoService/Ping"] },
+      /no leading slash/,
+    ],
+    [
+      "publicMethods without a method",
+      { secret, publicMethods: ["demo.v1.DemoService"] },
+      /"pkg.Service\/Method" or "pkg.Service\/\*"/,
+    ],
+    ["publicMethods with a global wildcard", { secret, publicMethods: ["*"] }, /"pkg.Service\/\*"/],
+    ["failureCode not a Code", { secret, failureCode: 99 }, /failureCode must be a Code/],
+    ["onDenied not a function", { secret, onDenied: "console.log" }, /onDenied must be a function/],
+    [
+      "onAuthenticated not a function",
+      { secret, onAuthenticated: {} },
+      /onAuthenticated must be a function/,
+    ],
+  ];
+  for (const [name, options, message] of cases) {
+    test(name, () => {
+      assert.throws(
+        () => createJwtAuth(options as JwtAuthOptions),
+        (err: unknown) => {
+          assert.ok(err instanceof TypeError);
+          assert.match(err.message, /^createJwtAuth: /);
+          assert.match(err.message, message);
+          return true;
+        },
+      );
+    });
+  }
+
+  test("jwtInterceptor validates the same way", () => {
+    assert.throws(() => jwtInterceptor({ secret: "short" }), /at least 32/);
+    assert.equal(typeof jwtInterceptor({ secret }), "function");
+  });
+});
+
+describe("toConnectError", () => {
+  const table: [AuthErrorCode, Code, string, string | null][] = [
+    ["ERR_TOKEN_MISSING", Code.PermissionDenied, "missing bearer token", "Bearer"],
+    [
+      "ERR_AUTHORIZATION_MALFORMED",
+      Code.PermissionDenied,
+      "malformed authorization header",
+      'Bearer error="invalid_request"',
+    ],
+    ["ERR_TOKEN_EXPIRED", Code.PermissionDenied, "token expired", 'Bearer error="invalid_token"'],
+    [
+      "ERR_SIGNATURE_INVALID",
+      Code.PermissionDenied,
+      "invalid token",
+      'Bearer error="invalid_token"',
+    ],
+    ["ERR_KEYS_UNAVAILABLE", Code.Unavailable, "authentication unavailable", null],
+  ];
+  for (const [reason, code, message, challenge] of table) {
+    test(`${reason} becomes ${Code[code]} with ${challenge ?? "no challenge"}`, () => {
+      const err = toConnectError(
+        new AuthError(reason, { cause: new Error("detail") }),
+        Code.PermissionDenied,
+      );
+      assert.equal(err.code, code);
+      assert.equal(err.rawMessage, message);
+      assert.equal(err.metadata.get("www-authenticate"), challenge);
+      assert.equal(err.cause, undefined, "the cause must not travel with the ConnectError");
+    });
+  }
+
+  test("the failure code is configurable, Unavailable is not", () => {
+    assert.equal(
+      toConnectError(new AuthError("ERR_TOKEN_EXPIRED"), Code.Unauthenticated).code,
+      Code.Unauthenticated,
+    );
+    assert.equal(
+      toConnectError(new AuthError("ERR_KEYS_UNAVAILABLE"), Code.Unauthenticated).code,
+      Code.Unavailable,
+    );
+  });
+});
+
+describe("getClaims and requireClaims", () => {
+  test("read the claims from a context or its values", () => {
+    const values = createContextValues();
+    assert.equal(getClaims(values), undefined);
+    const claims = Object.freeze({ sub: "a" });
+    values.set(claimsKey, claims);
+    assert.equal(getClaims({ values }), claims);
+    assert.equal(requireClaims(values), claims);
+  });
+
+  test("requireClaims refuses with the auth's failure code when there are no claims", () => {
+    const values = createContextValues();
+    values.set(failureCodeKey, Code.Unauthenticated);
+    assert.throws(
+      () => requireClaims({ values }),
+      (err: unknown) =>
+        err instanceof ConnectError &&
+        err.code === Code.Unauthenticated &&
+        err.rawMessage === "missing bearer token" &&
+        err.metadata.get("www-authenticate") === "Bearer",
+    );
+    assert.throws(
+      () => requireClaims(createContextValues()),
+      (err: unknown) => err instanceof ConnectError && err.code === Code.PermissionDenied,
+    );
+  });
+});
+
+describe("verify", () => {
+  test("checks a bare token with the same verifier", async () => {
+    const auth = createJwtAuth({ secret });
+    await assert.rejects(
+      auth.verify("a.b.c"),
+      (err: unknown) => err instanceof AuthError && err.code === "ERR_TOKEN_MALFORMED",
+    );
+  });
+});
