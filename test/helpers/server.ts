@@ -58,6 +58,8 @@ export interface HandlerCall {
 export interface ServerAuth {
   interceptors?: Interceptor[];
   requestGate?: (ctx: HandlerContext) => void | Promise<void>;
+  /** A complete handler to serve instead of the recording demo service (calls are then not recorded). */
+  handler?: (req: never, res: never) => void;
 }
 
 /** A running test server and the clients that reach it. */
@@ -114,11 +116,13 @@ function routes(calls: HandlerCall[]) {
  */
 export async function startServer(auth: ServerAuth): Promise<TestServer> {
   const calls: HandlerCall[] = [];
-  const adapter = connectNodeAdapter({
-    routes: routes(calls),
-    interceptors: auth.interceptors ?? [],
-    ...(auth.requestGate ? { requestGate: auth.requestGate } : {}),
-  });
+  const adapter: (req: never, res: never) => void =
+    auth.handler ??
+    connectNodeAdapter({
+      routes: routes(calls),
+      interceptors: auth.interceptors ?? [],
+      ...(auth.requestGate ? { requestGate: auth.requestGate } : {}),
+    });
   const state = { bodyBytesRead: 0 };
   // Count what the RPC layer reads of the body: connect-node reads it through
   // the first iterator it takes of the request. A later iterator only drains
@@ -140,7 +144,7 @@ export async function startServer(auth: ServerAuth): Promise<TestServer> {
         return undefined;
       })();
     };
-    adapter(req, res);
+    adapter(req as never, res as never);
   };
   const server: CleartextServer = await listenCleartext(handler);
   const clients = new Map<string, Client<typeof DemoService>>();
