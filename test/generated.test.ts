@@ -23,7 +23,10 @@ test("gen/ is what `buf generate` makes of proto/ (run `npm run generate` if thi
     for (const name of ["buf.yaml", "buf.gen.yaml", "proto"]) {
       await cp(join(root, name), join(work, name), { recursive: true });
     }
-    const env = { ...process.env, PATH: `${join(root, "node_modules", ".bin")}:${process.env.PATH}` };
+    const env = {
+      ...process.env,
+      PATH: `${join(root, "node_modules", ".bin")}:${process.env.PATH}`,
+    };
     await promisify(execFile)(buf, ["generate"], { cwd: work, env, timeout: 60_000 });
     const fresh = join(work, "gen");
     const committed = join(root, "gen");
