@@ -1,0 +1,141 @@
+import type { EventEmitter } from "node:events";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { createJwtAuth, type DeniedEvent } from "../src/index.js";
+import { withCors } from "./cors.js";
+import { publicMethods, routes } from "./demo-service.js";
+import { createDevIssuer, type DevIssuer, type TokenRequest } from "./dev-issuer.js";
+import { homePage } from "./home-page.js";
+import { sendJson, sendText } from "./http-io.js";
+import { issuerEndpoints } from "./issuer-endpoints.js";
+import { type DualHandler, listenCleartext } from "./listen.js";
+
+/** The `aud` of the demo's tokens; the server accepts no other. */
+export const demoAudience = "connect-jwt-demo";
+
+/** DemoOptions configure {@link startDemo}. */
+export interface DemoOptions {
+  /** The interface to listen on. Default `127.0.0.1`. */
+  host?: string;
+  /** The port; 0 (the default) picks a free one. */
+  port?: number;
+  /** Origins browsers may call from, or `"*"` (the default) for any. */
+  corsOrigins?: "*" | readonly string[];
+  /** Receives one line per refused call (method, protocol, reason; never the token). */
+  log?: (line: string) => void;
+  /** How long {@link Demo.close} waits for open calls to end, in ms. Default 2000. */
+  drainTimeoutMs?: number;
+}
+
+/** Demo is a running demo server. */
+export interface Demo {
+  /** The origin, e.g. `http://127.0.0.1:8080`; also the `iss` of its tokens. */
+  readonly url: string;
+  readonly port: number;
+  /** The embedded issuer: its public JWK and its audience. */
+  readonly issuer: DevIssuer;
+  /** mintToken signs a token as `POST /demo/token` does, without the HTTP round trip. */
+  mintToken(request?: TokenRequest): Promise<string>;
+  /**
+   * close shuts down gracefully: open calls end with `Unavailable` (a status,
+   * not a reset connection), then the port closes. Calling it again is safe.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * startDemo serves DemoService over Connect, gRPC and gRPC-Web on one
+ * cleartext port, with the embedded dev issuer, CORS and a plain home page.
+ *
+ * @example
+ * ```ts
+ * const demo = await startDemo({ port: 0 });
+ * const token = await demo.mintToken({ sub: "alice" });
+ * await demo.close();
+ * ```
+ */
+export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
+  const { log, drainTimeoutMs = 2000 } = options;
+  // The issuer is the server's own URL, known only once the port is bound
+  // (port 0 picks one): so listen first, and install the real handler at once.
+  let handler: DualHandler = (_req, res) => sendJson(res, 503, { error: "starting" });
+  const server = await listenCleartext((req, res) => handler(req, res), {
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? 0,
+  });
+  let issuer: DevIssuer;
+  try {
+    issuer = await createDevIssuer({ issuer: server.url, audience: demoAudience });
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+  // The one place that knows where keys come from: an external issuer (remote
+  // JWKS or OIDC discovery) will replace this key source and `issuer`.
+  const auth = createJwtAuth({
+    jwks: { keys: [issuer.publicJwk] },
+    algorithms: ["ES256"],
+    issuer: issuer.issuer,
+    audience: demoAudience,
+    publicMethods,
+    ...(log === undefined ? {} : { onDenied: (e: DeniedEvent) => log(describe(e)) }),
+  });
+  const endpoints = issuerEndpoints(issuer);
+  const shutdown = new AbortController();
+  const rpc = connectNodeAdapter({
+    routes,
+    interceptors: [auth.interceptor],
+    requestGate: auth.requestGate,
+    shutdownSignal: shutdown.signal,
+    // Anything that is not an RPC: the issuer's endpoints, the home page, 404.
+    fallback(req, res) {
+      const path = (req.url ?? "/").split("?")[0] ?? "/";
+      if (endpoints(req, res, path)) {
+        return;
+      }
+      if (path === "/" && (req.method === "GET" || req.method === "HEAD")) {
+        sendText(res, 200, homePage(server.url));
+      } else {
+        sendJson(res, 404, { error: "not found" });
+      }
+    },
+  });
+  const open = new Set<EventEmitter>();
+  let drained: (() => void) | undefined;
+  const cors = withCors(rpc, { origins: options.corsOrigins ?? "*" });
+  handler = (req, res) => {
+    // Count open responses, so that close() knows when the last one is done.
+    open.add(res);
+    res.once("close", () => {
+      open.delete(res);
+      if (open.size === 0) {
+        drained?.();
+      }
+    });
+    cors(req, res);
+  };
+  let closing: Promise<void> | undefined;
+  return {
+    url: server.url,
+    port: server.port,
+    issuer,
+    mintToken: (request) => issuer.mint(request),
+    close() {
+      closing ??= (async () => {
+        shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
+        if (open.size > 0) {
+          await new Promise<void>((resolve) => {
+            drained = resolve;
+            setTimeout(resolve, drainTimeoutMs).unref();
+          });
+        }
+        await server.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function describe(event: DeniedEvent): string {
+  return `denied ${event.method} (${event.protocol}): ${event.reason}`;
+}

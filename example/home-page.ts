@@ -1,0 +1,43 @@
+import { DemoService } from "../gen/demo/v1/demo_pb.js";
+import { publicMethods } from "./demo-service.js";
+import { issuerPaths } from "./issuer-endpoints.js";
+
+const kinds = {
+  unary: "unary",
+  server_streaming: "server streaming",
+  client_streaming: "client streaming",
+  bidi_streaming: "bidi streaming",
+} as const;
+
+/**
+ * homePage is the plain-text answer to `GET /`: what this server is and what
+ * it serves. It lists the methods from the service descriptor, so it cannot
+ * drift from the proto. (A browser client page comes later.)
+ */
+export function homePage(url: string): string {
+  const methods = DemoService.methods.map((method) => {
+    const path = `${DemoService.typeName}/${method.name}`;
+    const access = (publicMethods as readonly string[]).includes(path) ? "public" : "bearer token";
+    const line = `  POST ${url}/${path}`.padEnd(url.length + 40);
+    return `${line} ${kinds[method.methodKind]}, ${access}`;
+  });
+  return [
+    "connect-jwt demo server",
+    "",
+    "JWT bearer authentication for Connect-RPC. DemoService is served over the",
+    "Connect, gRPC-Web and gRPC protocols on this one port: HTTP/1.1 for browsers",
+    "and curl, HTTP/2 with prior knowledge (h2c) for gRPC clients.",
+    "",
+    "RPCs (demo.v1.DemoService):",
+    ...methods,
+    "",
+    "Embedded dev issuer (an ES256 key made at start; its tokens die with the process):",
+    `  GET  ${url}${issuerPaths.discovery}`,
+    `  GET  ${url}${issuerPaths.jwks}`,
+    `  POST ${url}${issuerPaths.token}  {"sub": "alice", "scope": "notes:read", "ttl": 300}`,
+    "",
+    "Try:",
+    `  npx buf curl --protocol connect --schema proto ${url}/${DemoService.typeName}/Ping`,
+    "",
+  ].join("\n");
+}

@@ -1,0 +1,409 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import {
+  createConnectTransport,
+  createGrpcTransport,
+  createGrpcWebTransport,
+} from "@connectrpc/connect-node";
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import { type BufCurlProtocol, bufCurlArgs, bufCurlProtocols } from "../example/banner.js";
+import { externalIssuerVariables } from "../example/config.js";
+import { corsAllowedHeaders, corsExposedHeaders } from "../example/cors.js";
+import { type Demo, demoAudience, startDemo } from "../example/demo.js";
+import { DemoService } from "../gen/demo/v1/demo_pb.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const buf = fileURLToPath(new URL("../node_modules/.bin/buf", import.meta.url));
+const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url));
+const protocols = Object.keys(bufCurlProtocols) as BufCurlProtocol[];
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a file (or `sh -c`) from the repository root, where buf finds `proto/`. */
+function run(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(file, args, { cwd: root, env, timeout: 20_000 }, (err, stdout, stderr) => {
+      const code = err === null ? 0 : typeof err.code === "number" ? err.code : -1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function mint(demo: Demo, body: unknown) {
+  const res = await fetch(`${demo.url}/demo/token`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  assert.equal(res.status, 200);
+  const { token } = (await res.json()) as { token: string };
+  return token;
+}
+
+describe("demo server", () => {
+  let demo: Demo;
+  before(async () => {
+    demo = await startDemo({ host: "127.0.0.1", port: 0 });
+  });
+  after(() => demo.close());
+
+  for (const protocol of protocols) {
+    it(`buf curl --protocol ${protocol}: WhoAmI sees the subject of a minted token`, async () => {
+      const sub = `alice-${protocol}`;
+      const token = await mint(demo, { sub, scope: "notes:read notes:write", ttl: 60 });
+      const out = await run(buf, bufCurlArgs(demo.url, protocol, "WhoAmI", { token }));
+      assert.equal(out.code, 0, out.stderr);
+      const reply = JSON.parse(out.stdout) as Record<string, unknown>;
+      assert.equal(reply.subject, sub);
+      assert.deepEqual(reply.scopes, ["notes:read", "notes:write"]);
+      assert.equal(reply.issuer, demo.url);
+      assert.equal(JSON.parse(String(reply.claimsJson)).aud, demoAudience);
+    });
+
+    it(`buf curl --protocol ${protocol}: WhoAmI without a token is permission_denied`, async () => {
+      const out = await run(buf, bufCurlArgs(demo.url, protocol, "WhoAmI"));
+      // buf curl exits with the RPC code times 8: permission_denied (7) gives 56.
+      assert.equal(out.code, Code.PermissionDenied * 8);
+      assert.equal(JSON.parse(out.stderr).code, "permission_denied");
+      assert.equal(out.stdout, "");
+    });
+
+    it(`buf curl --protocol ${protocol}: Ping needs no token`, async () => {
+      const args = bufCurlArgs(demo.url, protocol, "Ping", { data: '{"text":"hi"}' });
+      const out = await run(buf, args);
+      assert.equal(out.code, 0, out.stderr);
+      assert.deepEqual(JSON.parse(out.stdout), { text: "hi" });
+    });
+  }
+
+  it("serves an OIDC discovery document that points at its JWKS", async () => {
+    const res = await fetch(`${demo.url}/.well-known/openid-configuration`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
+    const doc = (await res.json()) as Record<string, unknown>;
+    assert.equal(doc.issuer, demo.url);
+    assert.equal(doc.jwks_uri, `${demo.url}/.well-known/jwks.json`);
+    assert.deepEqual(doc.id_token_signing_alg_values_supported, ["ES256"]);
+    const jwks = (await (await fetch(String(doc.jwks_uri))).json()) as { keys: object[] };
+    assert.equal(jwks.keys.length, 1);
+    const [key] = jwks.keys as Record<string, unknown>[];
+    assert.equal(key?.kty, "EC");
+    assert.equal(key?.crv, "P-256");
+    assert.equal(key?.alg, "ES256");
+    assert.equal(key?.use, "sig");
+    assert.equal(typeof key?.kid, "string");
+    assert.equal(key?.d, undefined, "the JWKS must not hold the private key");
+  });
+
+  it("POST /demo/token mints an ES256 token that its JWKS verifies", async () => {
+    const token = await mint(demo, { sub: "bob", scope: "notes:read", ttl: 120 });
+    const jwks = await (await fetch(`${demo.url}/.well-known/jwks.json`)).json();
+    const { payload, protectedHeader } = await jwtVerify(token, createLocalJWKSet(jwks), {
+      algorithms: ["ES256"],
+      issuer: demo.url,
+      audience: demoAudience,
+    });
+    assert.equal(protectedHeader.kid, demo.issuer.publicJwk.kid);
+    assert.equal(payload.sub, "bob");
+    assert.equal(payload.scope, "notes:read");
+    assert.equal((payload.exp ?? 0) - (payload.iat ?? 0), 120);
+    assert.equal(typeof payload.jti, "string");
+    // Defaults: every field is optional.
+    const plain = await mint(demo, {});
+    assert.equal(decodeProtectedHeader(plain).alg, "ES256");
+  });
+
+  it("POST /demo/token refuses bad input with 400 and does not echo it", async () => {
+    const canary = "CANARY";
+    const bodies = [
+      JSON.stringify({ sub: canary.repeat(43) }), // 258 characters
+      JSON.stringify({ sub: "" }),
+      JSON.stringify({ sub: 42 }),
+      JSON.stringify({ scope: `${canary} `.repeat(150) }), // 1050 characters
+      JSON.stringify({ scope: `${canary}\n` }),
+      JSON.stringify({ ttl: 0 }),
+      JSON.stringify({ ttl: 86_401 }),
+      JSON.stringify({ ttl: 1.5 }),
+      JSON.stringify({ ttl: "300" }),
+      JSON.stringify({ [canary]: 1 }),
+      JSON.stringify([canary]),
+      "null",
+      `{"sub": "${canary}"`,
+    ];
+    for (const body of bodies) {
+      const res = await fetch(`${demo.url}/demo/token`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+      const text = await res.text();
+      assert.equal(res.status, 400, body);
+      assert.equal(typeof JSON.parse(text).error, "string");
+      assert.ok(!text.includes(canary), `echoed: ${text}`);
+    }
+  });
+
+  it("POST /demo/token refuses large bodies, other content types and GET", async () => {
+    const url = `${demo.url}/demo/token`;
+    const json = { "content-type": "application/json" };
+    const large = JSON.stringify({ sub: "x", pad: " ".repeat(16 * 1024) });
+    assert.equal((await fetch(url, { method: "POST", headers: json, body: large })).status, 413);
+    const form = { "content-type": "application/x-www-form-urlencoded" };
+    assert.equal((await fetch(url, { method: "POST", headers: form, body: "sub=x" })).status, 415);
+    assert.equal((await fetch(url)).status, 405);
+  });
+
+  it("answers a CORS preflight for the Authorization header", async () => {
+    const res = await fetch(`${demo.url}/demo.v1.DemoService/WhoAmI`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://app.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization",
+      },
+    });
+    assert.equal(res.status, 204);
+    assert.equal(res.headers.get("access-control-allow-origin"), "https://app.example");
+    assert.equal(res.headers.get("access-control-allow-methods"), "GET, POST");
+    const allowed = (res.headers.get("access-control-allow-headers") ?? "").toLowerCase();
+    for (const header of [...corsAllowedHeaders, "Authorization"]) {
+      assert.ok(allowed.split(", ").includes(header.toLowerCase()), header);
+    }
+    assert.match(res.headers.get("access-control-max-age") ?? "", /^\d+$/);
+    assert.match(res.headers.get("vary") ?? "", /Origin/);
+  });
+
+  it("adds CORS headers to RPC answers and exposes WWW-Authenticate", async () => {
+    const res = await fetch(`${demo.url}/demo.v1.DemoService/WhoAmI`, {
+      method: "POST",
+      headers: { origin: "https://app.example", "content-type": "application/json" },
+      body: "{}",
+    });
+    assert.equal(res.status, 403);
+    assert.equal(res.headers.get("www-authenticate"), "Bearer");
+    assert.equal(res.headers.get("access-control-allow-origin"), "https://app.example");
+    const exposed = (res.headers.get("access-control-expose-headers") ?? "").split(", ");
+    assert.deepEqual(exposed, [...corsExposedHeaders]);
+    assert.ok(exposed.includes("WWW-Authenticate"));
+    assert.match(res.headers.get("vary") ?? "", /Origin/);
+  });
+
+  it("GET / says what the server is and lists the endpoints", async () => {
+    const res = await fetch(demo.url);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    for (const part of ["connect-jwt", "/demo.v1.DemoService/WhoAmI", "/demo/token", "jwks"]) {
+      assert.ok(text.includes(part), part);
+    }
+    assert.equal((await fetch(`${demo.url}/nothing-here`)).status, 404);
+  });
+
+  // One port, both HTTP versions: Connect and gRPC-Web over HTTP/1.1, gRPC over h2c.
+  const transports = {
+    "connect over HTTP/1.1": (baseUrl: string, interceptors: Interceptor[]) =>
+      createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors }),
+    "grpc-web over HTTP/1.1": (baseUrl: string, interceptors: Interceptor[]) =>
+      createGrpcWebTransport({ baseUrl, httpVersion: "1.1", interceptors }),
+    "grpc over HTTP/2 (h2c)": (baseUrl: string, interceptors: Interceptor[]) =>
+      createGrpcTransport({ baseUrl, interceptors }),
+  };
+  for (const [name, transport] of Object.entries(transports)) {
+    it(`${name}: unary and server streaming with a token, refused without`, async () => {
+      const token = await demo.mintToken({ sub: "carol" });
+      const bearer: Interceptor = (next) => (req) => {
+        req.header.set("authorization", `Bearer ${token}`);
+        return next(req);
+      };
+      const client = createClient(DemoService, transport(demo.url, [bearer]));
+      assert.equal((await client.whoAmI({})).subject, "carol");
+      assert.equal((await client.ping({ text: "x" })).subject, "carol");
+      const notes = [];
+      for await (const res of client.listNotes({})) {
+        notes.push(res.note);
+      }
+      assert.equal(notes.length, 3);
+      assert.ok(notes.every((note) => note?.owner === "carol"));
+      const anonymous = createClient(DemoService, transport(demo.url, []));
+      assert.equal((await anonymous.ping({})).subject, "");
+      await assert.rejects(anonymous.whoAmI({}), (err) => {
+        return ConnectError.from(err).code === Code.PermissionDenied;
+      });
+    });
+  }
+
+  it("grpc over HTTP/2: client and bidi streaming carry the subject", async () => {
+    const token = await demo.mintToken({ sub: "dave" });
+    const client = createClient(DemoService, createGrpcTransport({ baseUrl: demo.url }));
+    const headers = { authorization: `Bearer ${token}` };
+    async function* texts() {
+      yield { text: "one" };
+      yield { text: "two" };
+    }
+    assert.deepEqual(await client.uploadNotes(texts(), { headers }), {
+      $typeName: "demo.v1.UploadNotesResponse",
+      count: 2,
+      owner: "dave",
+    });
+    const echoes = [];
+    for await (const res of client.chat(texts(), { headers })) {
+      echoes.push(`${res.subject}: ${res.text}`);
+    }
+    assert.deepEqual(echoes, ["dave: one", "dave: two"]);
+  });
+});
+
+describe("demo server options", () => {
+  it("CORS_ORIGINS restricts which origins get CORS headers", async () => {
+    const demo = await startDemo({ corsOrigins: ["https://app.example"] });
+    try {
+      const preflight = (origin: string) =>
+        fetch(`${demo.url}/demo.v1.DemoService/WhoAmI`, {
+          method: "OPTIONS",
+          headers: { origin, "access-control-request-method": "POST" },
+        });
+      const allowed = await preflight("https://app.example");
+      assert.equal(allowed.headers.get("access-control-allow-origin"), "https://app.example");
+      const other = await preflight("https://evil.example");
+      assert.equal(other.status, 204);
+      assert.equal(other.headers.get("access-control-allow-origin"), null);
+      assert.equal(other.headers.get("access-control-allow-headers"), null);
+    } finally {
+      await demo.close();
+    }
+  });
+
+  it("close() ends an open stream with Unavailable instead of waiting for it", async () => {
+    const demo = await startDemo({ drainTimeoutMs: 5000 });
+    const token = await demo.mintToken({});
+    const client = createClient(DemoService, createGrpcTransport({ baseUrl: demo.url }));
+    let stop = () => {};
+    async function* idle() {
+      yield { text: "hello" };
+      await new Promise<void>((resolve) => {
+        stop = resolve;
+      });
+    }
+    const replies = client.chat(idle(), { headers: { authorization: `Bearer ${token}` } });
+    const iterator = replies[Symbol.asyncIterator]();
+    assert.equal((await iterator.next()).value?.text, "hello");
+    const started = Date.now();
+    await demo.close();
+    assert.ok(Date.now() - started < 2000, "close() waited for the idle stream");
+    await assert.rejects(iterator.next(), (err) => {
+      return ConnectError.from(err).code === Code.Unavailable;
+    });
+    stop();
+  });
+});
+
+describe("npm start (example/server.ts)", () => {
+  // The environment of `npm start`, without anything that changes its mode.
+  function env(extra: Record<string, string>): NodeJS.ProcessEnv {
+    const base = { ...process.env };
+    for (const name of ["HOST", "CORS_ORIGINS", ...externalIssuerVariables]) {
+      delete base[name];
+    }
+    return { ...base, ...extra };
+  }
+
+  function exited(child: ChildProcess): Promise<number | null> {
+    return new Promise((resolve) => {
+      if (child.exitCode !== null) {
+        resolve(child.exitCode);
+      } else {
+        child.once("exit", (code) => resolve(code));
+      }
+    });
+  }
+
+  it("serves on the port it prints, the printed commands work, SIGTERM stops it", async () => {
+    const child = spawn(process.execPath, [tsx, "example/server.ts"], {
+      cwd: root,
+      env: env({ PORT: "0" }),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const exit = exited(child);
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    try {
+      // The banner ends with the token-minting command.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => {
+          const check = () => /\/demo\/token\n/.test(stdout) && resolve();
+          child.stdout?.on("data", check);
+        }),
+        exit.then((code) => assert.fail(`exited early (${code}): ${stderr}`)),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no banner: ${stdout}${stderr}`)), 8000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      const url = /listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(stdout);
+      assert.ok(url?.[1] !== undefined, stdout);
+      assert.notEqual(Number(url[2]), 0);
+      const ping = await fetch(`${url[1]}/demo.v1.DemoService/Ping`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "connect-protocol-version": "1" },
+        body: '{"text":"up"}',
+      });
+      assert.deepEqual(await ping.json(), { text: "up" });
+
+      // Run every printed buf curl line as printed, with the printed token.
+      const token = /^export TOKEN=(\S+)$/m.exec(stdout)?.[1];
+      assert.ok(token !== undefined);
+      const lines = stdout.split("\n").filter((line) => line.startsWith("npx buf curl "));
+      assert.ok(lines.length >= 3, stdout);
+      const runs = await Promise.all(
+        lines.map((line) =>
+          run("sh", ["-c", line.replace(/^npx buf /, `"${buf}" `)], {
+            ...process.env,
+            TOKEN: token,
+          }),
+        ),
+      );
+      for (const [i, out] of runs.entries()) {
+        assert.equal(out.code, 0, `${lines[i]}\n${out.stderr}`);
+      }
+      assert.ok(runs.filter((out) => out.stdout.includes('"subject": "demo"')).length >= 3);
+
+      // A refused token is logged by reason, never by value.
+      const bad = `${token.slice(0, -8)}AAAAAAAA`;
+      const denied = await run(buf, bufCurlArgs(url[1], "connect", "WhoAmI", { token: bad }));
+      assert.equal(denied.code, Code.PermissionDenied * 8);
+      child.kill("SIGTERM");
+      assert.equal(await exit, 0);
+      const afterBanner = stdout.slice(stdout.indexOf("/demo/token\n"));
+      assert.match(afterBanner, /denied demo\.v1\.DemoService\/WhoAmI/);
+      assert.ok(!afterBanner.includes(bad) && !stderr.includes(bad));
+      assert.ok(!afterBanner.includes(token.split(".")[2] ?? token));
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
+  it("refuses an external issuer for now, with exit code 2", async () => {
+    const value = "https://issuer.example/";
+    const out = await run(process.execPath, [tsx, "example/server.ts"], {
+      ...env({ PORT: "0" }),
+      JWT_ISSUER_URL: value,
+    });
+    assert.equal(out.code, 2);
+    assert.match(out.stderr, /JWT_ISSUER_URL/);
+    assert.match(out.stderr, /key.sources/);
+    assert.ok(!out.stderr.includes(value), "printed the value");
+    assert.equal(out.stdout, "");
+  });
+});
