@@ -12,6 +12,13 @@ export { type ClaimsSource, claimsKey, getClaims, requireClaims } from "./connec
 export type { JwtClaims } from "./core/claims.js";
 export { AuthError, type AuthErrorCode, type BearerChallenge } from "./core/errors.js";
 export { parseBearerToken } from "./core/bearer-token.js";
-export { createVerifier, type Verifier, type VerifierOptions } from "./core/verifier.js";
+export {
+  createVerifier,
+  type RemoteKeysOptions,
+  type Verifier,
+  type VerifierOptions,
+} from "./core/verifier.js";
+export type { ClaimPolicyOptions, IssuerOptions } from "./core/provider.js";
 export type { KeySourceOptions } from "./core/key-source.js";
+export type { TokenCacheOptions } from "./core/token-cache.js";
 export type { Duration } from "./core/duration.js";

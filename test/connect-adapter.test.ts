@@ -19,7 +19,11 @@ const secret = "0123456789abcdef0123456789abcdef";
 describe("createJwtAuth option mistakes throw a TypeError that says how to fix them", () => {
   const cases: [string, unknown, RegExp][] = [
     ["no options", undefined, /pass an options object/],
-    ["no key source", {}, /pass one of `secret`, `publicKey` or `jwks`/],
+    [
+      "no key source",
+      {},
+      /no key source; pass one of `secret`, `publicKey`, `jwks`, `jwksUrl` or `issuerUrl`/,
+    ],
     [
       "publicMethods not an array",
       { secret, publicMethods: "demo.v1.DemoService/Ping" },

@@ -10,13 +10,13 @@ export function challengeHeader(challenge: BearerChallenge): string {
 
 /**
  * toConnectError turns a refusal into the error the client sees: the fixed
- * message of the AuthError, `failureCode` (or `Unavailable` when the keys could
- * not be loaded), and the `WWW-Authenticate` challenge in the metadata. The
+ * message of the AuthError, `failureCode` (or `Unavailable` when the keys or the
+ * revocation check could not be had), and the `WWW-Authenticate` challenge in the metadata. The
  * AuthError's cause is not attached: nothing from the token reaches the wire
  * or a log of the ConnectError.
  */
 export function toConnectError(err: AuthError, failureCode: Code): ConnectError {
-  if (err.code === "ERR_KEYS_UNAVAILABLE") {
+  if (err.unavailable) {
     return new ConnectError(err.message, Code.Unavailable);
   }
   return new ConnectError(err.message, failureCode, {

@@ -83,6 +83,13 @@ export interface JwtAuth {
    * rejects with an {@link AuthError}.
    */
   verify(token: string): Promise<JwtClaims>;
+  /**
+   * warmUp loads remote keys (`jwksUrl`, `issuerUrl`) now instead of on the
+   * first call, for servers that want to fail at startup when the issuer is
+   * unreachable. It rejects with an {@link AuthError}; keys given in the
+   * options need no warming.
+   */
+  warmUp(): Promise<void>;
 }
 
 // Marks a call the gate has decided, with the JwtAuth that decided it.
@@ -162,6 +169,7 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
 
   return {
     verify: (token) => verifier.verify(token),
+    warmUp: () => verifier.warmUp(),
     async requestGate(ctx) {
       record(
         ctx.values,

@@ -29,6 +29,9 @@ export function parseBearerToken(
   value: string | null | undefined,
   maxTokenSize: number = defaultMaxTokenSize,
 ): string {
+  if (!Number.isSafeInteger(maxTokenSize) || maxTokenSize < 1) {
+    throw new TypeError("parseBearerToken: maxTokenSize must be a positive integer");
+  }
   if (value === null || value === undefined || value === "") {
     throw new AuthError("ERR_TOKEN_MISSING");
   }
@@ -44,9 +47,10 @@ export function parseBearerToken(
     throw new AuthError("ERR_AUTHORIZATION_MALFORMED");
   }
   if (value.charCodeAt(6) !== 0x20) {
-    // "Bearerxyz" is another scheme; "Bearer\t..." is malformed.
-    const c = value.charCodeAt(6);
-    throw new AuthError(c === 0x09 ? "ERR_AUTHORIZATION_MALFORMED" : "ERR_TOKEN_MISSING");
+    // "Bearerxyz" is another scheme; "Bearer\t...", or any other space, is malformed.
+    throw new AuthError(
+      /\s/.test(value.charAt(6)) ? "ERR_AUTHORIZATION_MALFORMED" : "ERR_TOKEN_MISSING",
+    );
   }
   let start = 7;
   while (value.charCodeAt(start) === 0x20) {

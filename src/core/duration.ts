@@ -2,7 +2,7 @@
  * Duration is a span of time: a number of seconds, or a string of digits and
  * one unit, `s`, `m`, `h` or `d` (`"30s"`, `"15m"`, `"1h"`).
  */
-export type Duration = number | `${number}${"s" | "m" | "h" | "d"}`;
+export type Duration = number | `${bigint}${"s" | "m" | "h" | "d"}`;
 
 const units = { s: 1, m: 60, h: 3600, d: 86400 } as const;
 

@@ -19,8 +19,11 @@
  * | `ERR_TYPE_INVALID` | the `typ` header is not the configured one |
  * | `ERR_CLAIM_MISSING` | a required claim is absent |
  * | `ERR_CLAIM_INVALID` | a claim has the wrong type or value |
+ * | `ERR_LIFETIME_TOO_LONG` | `exp - iat` exceeds `maxLifetime` |
+ * | `ERR_TOKEN_REVOKED` | the `isRevoked` hook said so |
  * | `ERR_TOKEN_INVALID` | the token was refused for a reason not listed above |
  * | `ERR_KEYS_UNAVAILABLE` | the keys could not be loaded; the token was not judged |
+ * | `ERR_REVOCATION_UNAVAILABLE` | the `isRevoked` hook failed; the token was not judged |
  */
 export type AuthErrorCode =
   | "ERR_TOKEN_MISSING"
@@ -38,8 +41,11 @@ export type AuthErrorCode =
   | "ERR_TYPE_INVALID"
   | "ERR_CLAIM_MISSING"
   | "ERR_CLAIM_INVALID"
+  | "ERR_LIFETIME_TOO_LONG"
+  | "ERR_TOKEN_REVOKED"
   | "ERR_TOKEN_INVALID"
-  | "ERR_KEYS_UNAVAILABLE";
+  | "ERR_KEYS_UNAVAILABLE"
+  | "ERR_REVOCATION_UNAVAILABLE";
 
 /**
  * BearerChallenge is the RFC 6750 `error` a refusal reports in its
@@ -72,6 +78,14 @@ export class AuthError extends Error {
   /** The stable reason, see {@link AuthErrorCode}. */
   readonly code: AuthErrorCode;
 
+  /**
+   * Whether the call was refused because something the server depends on
+   * failed (keys, revocation), not because of the client's credentials.
+   */
+  get unavailable(): boolean {
+    return this.code === "ERR_KEYS_UNAVAILABLE" || this.code === "ERR_REVOCATION_UNAVAILABLE";
+  }
+
   /** Whether the refusal concerns the request, the token, or nothing at all. */
   get challenge(): BearerChallenge {
     return challengeOf(this.code);
@@ -98,7 +112,7 @@ export function safeCause(err: unknown): Error {
   }
   const { code, claim, reason } = err as { code?: unknown; claim?: unknown; reason?: unknown };
   const detail = [code, claim, reason].filter((s) => typeof s === "string").join(" ");
-  const cause = new Error(detail === "" ? err.name : `${err.name}: ${detail}`);
+  const cause = new Error(detail);
   cause.name = err.name;
   return cause;
 }
@@ -112,6 +126,7 @@ function messageOf(code: AuthErrorCode): string {
     case "ERR_TOKEN_EXPIRED":
       return "token expired";
     case "ERR_KEYS_UNAVAILABLE":
+    case "ERR_REVOCATION_UNAVAILABLE":
       return "authentication unavailable";
     default:
       return "invalid token";
@@ -122,6 +137,7 @@ function challengeOf(code: AuthErrorCode): BearerChallenge {
   switch (code) {
     case "ERR_TOKEN_MISSING":
     case "ERR_KEYS_UNAVAILABLE":
+    case "ERR_REVOCATION_UNAVAILABLE":
       return "none";
     case "ERR_AUTHORIZATION_MALFORMED":
       return "invalid_request";

@@ -1,10 +1,14 @@
-import { createPublicKey, KeyObject } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from "jose";
 import { createLocalJWKSet } from "jose";
+import { checkUrl } from "./fetch-json.js";
+import { discoverJwksUri } from "./oidc-discovery.js";
+import { allAsymmetric, checkKeyAlgorithms, isJwk, toPublicKey } from "./public-key.js";
+import { createRemoteKeySet, type RemoteKeySetLimits } from "./remote-jwks.js";
 
 /**
  * KeySourceOptions says where the keys that sign tokens come from. Give exactly
- * one of `secret`, `publicKey` or `jwks`.
+ * one of `secret`, `publicKey`, `jwks`, `jwksUrl` or `issuerUrl`.
  */
 export interface KeySourceOptions {
   /**
@@ -25,48 +29,58 @@ export interface KeySourceOptions {
    */
   jwks?: JSONWebKeySet;
   /**
+   * The URL of the issuer's JWK set, fetched on first use (or by `warmUp()`),
+   * refetched when a token names an unknown `kid` and when the keys grow old.
+   * HTTPS, or HTTP on a loopback address.
+   */
+  jwksUrl?: string | URL;
+  /**
+   * The issuer's URL for OpenID Connect discovery: its
+   * `/.well-known/openid-configuration` names the JWKS URL, and its `issuer`
+   * must equal this string exactly. Also the default for `issuer`.
+   */
+  issuerUrl?: string;
+  /**
    * The signature algorithms to accept. Required for `publicKey` and `jwks`
    * unless each JWK names its `alg`; with `secret` it defaults to the HS
-   * algorithms the secret is long enough for. `none` is never accepted.
+   * algorithms the secret is long enough for; with `jwksUrl` and `issuerUrl`
+   * to every asymmetric algorithm (each key still verifies only the
+   * algorithms of its type, and of its `alg` when named). Never `none`.
    */
   algorithms?: readonly string[];
 }
 
 /** A key, or a function that picks one from the token's header, for jose. */
-export type VerificationKey = KeyObject | Uint8Array | JWTVerifyGetKey;
+export type VerificationKey = KeyObject | CryptoKey | Uint8Array | JWTVerifyGetKey;
 
 /** What {@link resolveKeySource} makes of the options. */
 export interface KeySource {
   readonly key: VerificationKey;
   readonly algorithms: readonly string[];
+  /** Loads remote keys now; absent for keys given in the options. */
+  readonly warmUp?: () => Promise<void>;
 }
 
 const hmacAlgorithms = { HS256: 32, HS384: 48, HS512: 64 } as const;
-const rsaAlgorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
-const asymmetricAlgorithms: Record<string, readonly string[]> = {
-  rsa: rsaAlgorithms,
-  "rsa-pss": ["PS256", "PS384", "PS512"],
-  "ec:prime256v1": ["ES256"],
-  "ec:secp384r1": ["ES384"],
-  "ec:secp521r1": ["ES512"],
-  ed25519: ["EdDSA", "Ed25519"],
-};
-const supported = [
-  ...Object.keys(hmacAlgorithms),
-  ...new Set(Object.values(asymmetricAlgorithms).flat()),
-];
+const supported = [...Object.keys(hmacAlgorithms), ...allAsymmetric];
+const sources = ["secret", "publicKey", "jwks", "jwksUrl", "issuerUrl"] as const;
 
 /**
  * resolveKeySource checks the key options and returns what jose verifies with.
  * Every mistake throws a `TypeError` that says how to fix the call.
  */
-export function resolveKeySource(options: KeySourceOptions, where: string): KeySource {
-  const given = (["secret", "publicKey", "jwks"] as const).filter((k) => options[k] !== undefined);
+export function resolveKeySource(
+  options: KeySourceOptions,
+  limits: RemoteKeySetLimits,
+  where: string,
+): KeySource {
+  const given = sources.filter((k) => options[k] !== undefined);
   if (given.length !== 1) {
+    const list = "`secret`, `publicKey`, `jwks`, `jwksUrl` or `issuerUrl`";
     throw new TypeError(
       given.length === 0
-        ? `${where}: no key source; pass one of \`secret\`, \`publicKey\` or \`jwks\``
-        : `${where}: pass only one of \`secret\`, \`publicKey\` or \`jwks\`, not ${given.join(" and ")}`,
+        ? `${where}: no key source; pass one of ${list}`
+        : `${where}: pass only one of ${list}, not ${given.join(" and ")}`,
     );
   }
   const algorithms = checkAlgorithmNames(options.algorithms, where);
@@ -74,25 +88,49 @@ export function resolveKeySource(options: KeySourceOptions, where: string): KeyS
     return resolveSecret(options.secret, algorithms, where);
   }
   if (options.publicKey !== undefined) {
-    const key = toPublicKeyObject(options.publicKey, `${where}: publicKey`);
+    const key = toPublicKey(options.publicKey, `${where}: publicKey`);
     const jwkAlg = isJwk(options.publicKey) ? options.publicKey.alg : undefined;
     return {
-      key,
+      key: key.key,
       algorithms: checkKeyAlgorithms([{ key, jwkAlg }], algorithms, `${where}: publicKey`),
     };
   }
-  const jwks = options.jwks as JSONWebKeySet;
-  if (!Array.isArray(jwks?.keys) || jwks.keys.length === 0) {
-    throw new TypeError(`${where}: jwks must be a JWK set with at least one key: { keys: [...] }`);
+  if (options.jwks !== undefined) {
+    const jwks = options.jwks;
+    if (!Array.isArray(jwks?.keys) || jwks.keys.length === 0) {
+      throw new TypeError(
+        `${where}: jwks must be a JWK set with at least one key: { keys: [...] }`,
+      );
+    }
+    const keys = jwks.keys.map((jwk, i) => ({
+      key: toPublicKey(jwk, `${where}: jwks.keys[${i}]`),
+      jwkAlg: jwk.alg,
+    }));
+    return {
+      key: createLocalJWKSet(jwks),
+      algorithms: checkKeyAlgorithms(keys, algorithms, `${where}: jwks`),
+    };
   }
-  const keys = jwks.keys.map((jwk, i) => ({
-    key: toPublicKeyObject(jwk, `${where}: jwks.keys[${i}]`),
-    jwkAlg: jwk.alg,
-  }));
-  return {
-    key: createLocalJWKSet(jwks),
-    algorithms: checkKeyAlgorithms(keys, algorithms, `${where}: jwks`),
-  };
+  if (algorithms?.some((alg) => alg in hmacAlgorithms)) {
+    throw new TypeError(`${where}: remote keys verify asymmetric algorithms only, not HS*`);
+  }
+  let locate: () => Promise<URL>;
+  if (options.jwksUrl !== undefined) {
+    const url = checkUrl(options.jwksUrl, `${where}: jwksUrl`);
+    locate = () => Promise.resolve(url);
+  } else {
+    locate = discoverJwksUri(checkIssuerUrl(options.issuerUrl, where), limits);
+  }
+  const remote = createRemoteKeySet(locate, limits);
+  return { key: remote.getKey, algorithms: algorithms ?? allAsymmetric, warmUp: remote.warmUp };
+}
+
+function checkIssuerUrl(value: unknown, where: string): string {
+  if (typeof value !== "string") {
+    throw new TypeError(`${where}: issuerUrl must be a string such as "https://auth.example.com/"`);
+  }
+  checkUrl(value, `${where}: issuerUrl`);
+  return value;
 }
 
 function checkAlgorithmNames(algorithms: readonly string[] | undefined, where: string) {
@@ -143,100 +181,4 @@ function resolveSecret(
   }
   // A copy, so that a caller changing its buffer later changes nothing here.
   return { key: Uint8Array.from(bytes), algorithms: algorithms ?? fitting };
-}
-
-function isJwk(input: unknown): input is JWK {
-  return (
-    typeof input === "object" &&
-    input !== null &&
-    !(input instanceof KeyObject) &&
-    typeof (input as { kty?: unknown }).kty === "string"
-  );
-}
-
-function toPublicKeyObject(input: unknown, where: string): KeyObject {
-  let key: KeyObject;
-  try {
-    if (typeof input === "string") {
-      if (/PRIVATE KEY-----/.test(input)) {
-        throw new TypeError(`${where} is a private key; pass the public key (SPKI PEM) instead`);
-      }
-      key = createPublicKey(input);
-    } else if (input instanceof KeyObject) {
-      key = input;
-    } else if (isJwk(input)) {
-      if (input.kty === "oct") {
-        throw new TypeError(`${where} is a symmetric JWK; pass its bytes as \`secret\` instead`);
-      }
-      if ("d" in input) {
-        throw new TypeError(`${where} holds a private key; pass only the public members`);
-      }
-      key = createPublicKey({ key: input as import("node:crypto").JsonWebKey, format: "jwk" });
-    } else if (typeof CryptoKey !== "undefined" && input instanceof CryptoKey) {
-      key = KeyObject.from(input);
-    } else {
-      throw new TypeError(`${where} must be a PEM string, a JWK, a KeyObject or a CryptoKey`);
-    }
-  } catch (err) {
-    if (err instanceof TypeError && err.message.startsWith(where)) {
-      throw err;
-    }
-    throw new TypeError(`${where} is not a valid public key (PEM, JWK, KeyObject or CryptoKey)`, {
-      cause: err,
-    });
-  }
-  if (key.type !== "public") {
-    throw new TypeError(`${where} is a ${key.type} key; pass the public key instead`);
-  }
-  const modulusLength = key.asymmetricKeyDetails?.modulusLength;
-  if (modulusLength !== undefined && modulusLength < 2048) {
-    throw new TypeError(
-      `${where} is a ${modulusLength}-bit RSA key; RSA keys need at least 2048 bits`,
-    );
-  }
-  return key;
-}
-
-function familyOf(key: KeyObject): string {
-  const type = key.asymmetricKeyType ?? "";
-  return type === "ec" ? `ec:${key.asymmetricKeyDetails?.namedCurve ?? ""}` : type;
-}
-
-function checkKeyAlgorithms(
-  keys: readonly { key: KeyObject; jwkAlg: string | undefined }[],
-  algorithms: string[] | undefined,
-  where: string,
-): string[] {
-  const usable = new Set<string>();
-  for (const { key, jwkAlg } of keys) {
-    const family = asymmetricAlgorithms[familyOf(key)];
-    if (family === undefined) {
-      throw new TypeError(
-        `${where}: key type ${familyOf(key)} is not supported for JWT signatures`,
-      );
-    }
-    if (jwkAlg !== undefined && !family.includes(jwkAlg)) {
-      throw new TypeError(`${where}: the JWK's alg ${jwkAlg} does not fit its key type`);
-    }
-    for (const alg of jwkAlg === undefined ? family : [jwkAlg]) {
-      usable.add(alg);
-    }
-  }
-  if (algorithms === undefined) {
-    const named = keys.map((k) => k.jwkAlg);
-    if (named.some((alg) => alg === undefined)) {
-      throw new TypeError(
-        `${where}: set \`algorithms\` (e.g. ["${[...usable][0]}"]); it is required for public keys whose JWK names no alg`,
-      );
-    }
-    return [...new Set(named as string[])];
-  }
-  for (const alg of algorithms) {
-    if (!usable.has(alg)) {
-      throw new TypeError(
-        `${where}: algorithm ${alg} cannot be verified with the configured key(s); they fit ${[...usable].join(", ")}`,
-      );
-    }
-  }
-  return algorithms;
 }

@@ -1,48 +1,91 @@
-import { decodeJwt, decodeProtectedHeader, errors, jwtVerify } from "jose";
+import { decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from "jose";
 import { defaultMaxTokenSize } from "./bearer-token.js";
 import { freezeClaims, type JwtClaims } from "./claims.js";
 import { type Duration, parseDuration } from "./duration.js";
 import { AuthError, type AuthErrorCode, safeCause } from "./errors.js";
-import { type KeySourceOptions, resolveKeySource } from "./key-source.js";
+import {
+  type ClaimPolicyOptions,
+  createProvider,
+  type IssuerOptions,
+  type Provider,
+} from "./provider.js";
+import { defaultRemoteLimits, type RemoteKeySetLimits } from "./remote-jwks.js";
+import { TokenCache, type TokenCacheOptions } from "./token-cache.js";
 
-/**
- * VerifierOptions are the key source plus the rules every token must meet.
- */
-export interface VerifierOptions extends KeySourceOptions {
-  /** The exact `iss` to accept, or a list of them. Strongly recommended. */
-  issuer?: string | readonly string[];
-  /** The `aud` this server answers to, or a list; the token must name one. Strongly recommended. */
-  audience?: string | readonly string[];
-  /**
-   * Clock skew tolerated on `exp`, `nbf` and `iat`: seconds, or a string like
-   * `"30s"`. Default 5 seconds, at most 5 minutes.
-   */
-  clockTolerance?: Duration;
-  /** Refuse tokens whose `iat` is older than this (seconds or `"15m"`); `iat` is then required. */
-  maxTokenAge?: Duration;
-  /** The required `typ` header, e.g. `"at+jwt"` (compared as RFC 8725 says, without `application/`). */
-  typ?: string;
-  /** Claims that must be present, in addition to `exp`, which always is. */
-  requiredClaims?: readonly string[];
-  /** Longest token accepted, in characters, checked before any decoding. Default 8192. */
-  maxTokenSize?: number;
+/** Limits for keys fetched over the network (`jwksUrl`, `issuerUrl`). */
+export interface RemoteKeysOptions {
+  /** Time for one fetch, headers and body. Default 5 seconds. */
+  timeout?: Duration;
+  /** The largest JWKS or discovery document accepted, in bytes. Default 1 MiB. */
+  maxBodySize?: number;
+  /** The least time between two fetches, failed or not. Default 30 seconds. */
+  cooldown?: Duration;
+  /** Keys older than this are refetched in the background on next use. Default 10 minutes. */
+  maxAge?: Duration;
+  /** How long beyond `maxAge` old keys keep verifying while refetches fail. Default 1 hour. */
+  staleIfError?: Duration;
 }
 
 /**
- * Verifier checks a compact JWT against one key source and claim policy.
+ * VerifierOptions: one key source and claim policy, or several `issuers`;
+ * and the limits that hold for every token.
  */
+export interface VerifierOptions extends IssuerOptions {
+  /**
+   * Several issuers side by side, each with its own key source and, if it
+   * wants, its own claim policy (the top-level claim options are the
+   * defaults). The token's unverified `iss` only picks the issuer; the
+   * verification stays as strict as with one. Leave the top-level key source
+   * out when you use this.
+   */
+  issuers?: readonly IssuerOptions[];
+  /** Clock skew tolerated on `exp`, `nbf` and `iat`: seconds or `"30s"`. Default 5 s, at most 60 s. */
+  clockTolerance?: Duration;
+  /** Longest token accepted, in characters, checked before any decoding. Default 8192. */
+  maxTokenSize?: number;
+  /** Limits for `jwksUrl` and `issuerUrl`. */
+  remoteKeys?: RemoteKeysOptions;
+  /** The verified-token cache: its bounds, or `false` to verify every call. On by default. */
+  cache?: TokenCacheOptions | false;
+  /**
+   * Consulted for every call after the token verified, cache hits included;
+   * `true` refuses the call. If it throws, the call is refused as unavailable.
+   */
+  isRevoked?: (claims: JwtClaims) => boolean | Promise<boolean>;
+}
+
+/** Verifier checks compact JWTs against the configured issuers. */
 export interface Verifier {
   /**
    * verify resolves to the token's claims, deeply frozen, or rejects with an
    * {@link AuthError}; it never rejects with anything else.
    */
   verify(token: string): Promise<JwtClaims>;
+  /** Loads every remote key set now; rejects with an AuthError if one cannot be had. */
+  warmUp(): Promise<void>;
   /** The longest token the verifier accepts, for header parsing. */
   readonly maxTokenSize: number;
 }
 
 const defaultClockTolerance = 5;
-const maxClockTolerance = 300;
+const maxClockTolerance = 60;
+const claimPolicyKeys = [
+  "issuer",
+  "audience",
+  "typ",
+  "requiredClaims",
+  "maxTokenAge",
+  "maxLifetime",
+  "profile",
+] as const;
+const keySourceKeys = [
+  "secret",
+  "publicKey",
+  "jwks",
+  "jwksUrl",
+  "issuerUrl",
+  "algorithms",
+] as const;
 
 /**
  * createVerifier checks the options once, eagerly, and returns a verifier.
@@ -55,7 +98,6 @@ const maxClockTolerance = 300;
  * ```
  */
 export function createVerifier(options: VerifierOptions, where = "createVerifier"): Verifier {
-  const { key, algorithms } = resolveKeySource(options, where);
   const clockTolerance =
     parseDuration(options.clockTolerance, `${where}: clockTolerance`) ?? defaultClockTolerance;
   if (clockTolerance > maxClockTolerance) {
@@ -63,80 +105,167 @@ export function createVerifier(options: VerifierOptions, where = "createVerifier
       `${where}: clockTolerance is ${clockTolerance}s; keep it at most ${maxClockTolerance}s`,
     );
   }
-  const maxTokenAge = parseDuration(options.maxTokenAge, `${where}: maxTokenAge`);
   const maxTokenSize = options.maxTokenSize ?? defaultMaxTokenSize;
   if (!Number.isSafeInteger(maxTokenSize) || maxTokenSize < 64) {
     throw new TypeError(`${where}: maxTokenSize must be an integer of at least 64 (characters)`);
   }
-  const issuer = checkStrings(options.issuer, `${where}: issuer`);
-  const audience = checkStrings(options.audience, `${where}: audience`);
-  if (options.typ !== undefined && (typeof options.typ !== "string" || options.typ === "")) {
-    throw new TypeError(`${where}: typ must be a non-empty string such as "at+jwt"`);
+  const limits = remoteLimits(options.remoteKeys ?? {}, `${where}: remoteKeys`);
+  const cache = createCache(options.cache, `${where}: cache`);
+  const { isRevoked } = options;
+  if (isRevoked !== undefined && typeof isRevoked !== "function") {
+    throw new TypeError(`${where}: isRevoked must be a function (claims) => boolean`);
   }
-  const requiredClaims = checkStrings(
-    options.requiredClaims ?? [],
-    `${where}: requiredClaims`,
-    true,
-  );
-  const joseOptions = {
-    algorithms: [...algorithms],
-    clockTolerance,
-    requiredClaims: [...new Set(["exp", ...(requiredClaims ?? [])])],
-    ...(issuer === undefined ? {} : { issuer }),
-    ...(audience === undefined ? {} : { audience }),
-    ...(maxTokenAge === undefined ? {} : { maxTokenAge }),
-    ...(options.typ === undefined ? {} : { typ: options.typ }),
-  };
+  const select = createSelector(options, clockTolerance, limits, where);
+
+  async function check(claims: JwtClaims): Promise<JwtClaims> {
+    if (isRevoked !== undefined) {
+      let revoked: boolean;
+      try {
+        revoked = await isRevoked(claims);
+      } catch (err) {
+        throw new AuthError("ERR_REVOCATION_UNAVAILABLE", { cause: safeCause(err) });
+      }
+      if (revoked) {
+        throw new AuthError("ERR_TOKEN_REVOKED");
+      }
+    }
+    return claims;
+  }
+
   return {
     maxTokenSize,
+    async warmUp() {
+      await Promise.all(select.providers.map((p) => p.warmUp?.()));
+    },
     async verify(token) {
       if (typeof token !== "string" || token.length > maxTokenSize) {
         throw new AuthError(
           typeof token === "string" ? "ERR_TOKEN_TOO_LARGE" : "ERR_TOKEN_MALFORMED",
         );
       }
-      let payload: object;
+      const nowSec = Date.now() / 1000;
+      const hit = cache?.get(token, nowSec, clockTolerance);
+      if (hit === "expired") {
+        throw new AuthError("ERR_TOKEN_EXPIRED");
+      }
+      if (hit !== undefined) {
+        return check(hit);
+      }
+      let payload: JWTPayload;
+      let provider: Provider;
       try {
-        // Refuse what can never verify before spending a signature check on it.
-        decodeJwt(token);
-        const { alg } = decodeProtectedHeader(token);
-        if (typeof alg !== "string" || !algorithms.includes(alg)) {
-          throw new AuthError("ERR_ALGORITHM_NOT_ALLOWED");
-        }
+        // Refuse what can never verify before spending a signature check or a
+        // key fetch on it: malformed, wrong alg, expired, wrong iss or aud.
+        const [header, unverified] = decode(token);
+        provider = select(unverified.iss);
+        provider.precheck(header.alg, unverified, nowSec);
         // jose picks the overload from the key's type; the union is fine at run time.
-        ({ payload } = await jwtVerify(token, key as Uint8Array, joseOptions));
+        ({ payload } = await jwtVerify(token, provider.key as Uint8Array, provider.joseOptions));
+        provider.postcheck(payload, Date.now() / 1000);
       } catch (err) {
-        if (err instanceof AuthError) {
-          throw err;
-        }
-        throw new AuthError(codeOf(err), { cause: safeCause(err) });
+        throw err instanceof AuthError
+          ? err
+          : new AuthError(codeOf(err), { cause: safeCause(err) });
       }
-      const iat = (payload as { iat?: unknown }).iat;
-      if (typeof iat === "number" && iat > Date.now() / 1000 + clockTolerance) {
-        throw new AuthError("ERR_TOKEN_NOT_YET_VALID");
-      }
-      return freezeClaims(payload);
+      const claims = await check(freezeClaims(payload));
+      cache?.set(token, claims, payload.exp as number, provider.staleAt(payload));
+      return claims;
     },
   };
 }
 
-function checkStrings(
-  value: string | readonly string[] | undefined,
+/** Decodes header and payload, and calls anything that does not decode malformed. */
+function decode(token: string) {
+  try {
+    return [decodeProtectedHeader(token), decodeJwt(token)] as const;
+  } catch (err) {
+    throw new AuthError("ERR_TOKEN_MALFORMED", { cause: safeCause(err) });
+  }
+}
+
+/** Builds the function that picks the provider for a token's unverified `iss`. */
+function createSelector(
+  options: VerifierOptions,
+  clockTolerance: number,
+  limits: RemoteKeySetLimits,
   where: string,
-  allowEmpty = false,
 ) {
-  if (value === undefined) {
+  if (options.issuers === undefined) {
+    const provider = createProvider(options, clockTolerance, limits, where);
+    return Object.assign((_iss: unknown) => provider, { providers: [provider] });
+  }
+  const stray = keySourceKeys.filter((k) => options[k] !== undefined);
+  if (stray.length > 0) {
+    throw new TypeError(
+      `${where}: with \`issuers\`, give ${stray.join(", ")} inside each issuer, not at the top level`,
+    );
+  }
+  if (!Array.isArray(options.issuers) || options.issuers.length === 0) {
+    throw new TypeError(
+      `${where}: issuers must be a non-empty array of { issuer, <key source>, ... }`,
+    );
+  }
+  const defaults: ClaimPolicyOptions = {};
+  for (const key of claimPolicyKeys) {
+    if (key !== "issuer" && options[key] !== undefined) {
+      Object.assign(defaults, { [key]: options[key] });
+    }
+  }
+  const byIssuer = new Map<string, Provider>();
+  options.issuers.forEach((entry, i) => {
+    const here = `${where}: issuers[${i}]`;
+    const provider = createProvider({ ...defaults, ...entry }, clockTolerance, limits, here);
+    if (provider.issuers === undefined) {
+      throw new TypeError(
+        `${here}: set \`issuer\` (or \`issuerUrl\`): it picks this issuer's keys`,
+      );
+    }
+    for (const iss of provider.issuers) {
+      if (byIssuer.has(iss)) {
+        throw new TypeError(`${here}: the issuer ${iss} is configured twice`);
+      }
+      byIssuer.set(iss, provider);
+    }
+  });
+  const select = (iss: unknown) => {
+    const provider = typeof iss === "string" ? byIssuer.get(iss) : undefined;
+    if (provider === undefined) {
+      throw new AuthError(iss === undefined ? "ERR_CLAIM_MISSING" : "ERR_ISSUER_INVALID");
+    }
+    return provider;
+  };
+  return Object.assign(select, { providers: [...new Set(byIssuer.values())] });
+}
+
+function remoteLimits(options: RemoteKeysOptions, where: string): RemoteKeySetLimits {
+  const ms = (value: Duration | undefined, name: string, fallback: number) => {
+    const seconds = parseDuration(value, `${where}.${name}`);
+    return seconds === undefined ? fallback : seconds * 1000;
+  };
+  const maxBodyBytes = options.maxBodySize ?? defaultRemoteLimits.maxBodyBytes;
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1024) {
+    throw new TypeError(`${where}.maxBodySize must be an integer of at least 1024 (bytes)`);
+  }
+  return {
+    timeoutMs: ms(options.timeout, "timeout", defaultRemoteLimits.timeoutMs),
+    maxBodyBytes,
+    cooldownMs: ms(options.cooldown, "cooldown", defaultRemoteLimits.cooldownMs),
+    maxAgeMs: ms(options.maxAge, "maxAge", defaultRemoteLimits.maxAgeMs),
+    staleIfErrorMs: ms(options.staleIfError, "staleIfError", defaultRemoteLimits.staleIfErrorMs),
+  };
+}
+
+function createCache(options: TokenCacheOptions | false | undefined, where: string) {
+  if (options === false) {
     return undefined;
   }
-  const list = typeof value === "string" ? [value] : value;
-  if (
-    !Array.isArray(list) ||
-    (!allowEmpty && list.length === 0) ||
-    list.some((s) => typeof s !== "string" || s === "")
-  ) {
-    throw new TypeError(`${where} must be a non-empty string or an array of them`);
+  for (const key of ["maxEntries", "maxBytes"] as const) {
+    const value = options?.[key];
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
+      throw new TypeError(`${where}.${key} must be a whole number >= 0 (or set cache: false)`);
+    }
   }
-  return typeof value === "string" ? value : [...list];
+  return new TokenCache(options);
 }
 
 /** Maps an error of jose to our stable code; unknown errors fail closed. */

@@ -1,0 +1,104 @@
+/** Limits for {@link fetchJson}. */
+export interface FetchLimits {
+  /** Milliseconds for the whole exchange, headers and body. */
+  readonly timeoutMs: number;
+  /** The largest body accepted, in bytes; counted while reading. */
+  readonly maxBodyBytes: number;
+}
+
+/**
+ * FetchJsonError says why a key document could not be had. Its message names
+ * the URL's origin and the failure, never the body.
+ */
+export class FetchJsonError extends Error {
+  override readonly name = "FetchJsonError";
+}
+
+/**
+ * fetchJson GETs a JSON object over HTTP(S) for key material: no redirects
+ * (a redirect could hand the keys to another host), a timeout on the whole
+ * exchange, and a body cap enforced while reading, so a hostile or broken
+ * endpoint can neither hold a request nor fill the memory.
+ */
+export async function fetchJson(url: URL, limits: FetchLimits): Promise<Record<string, unknown>> {
+  const signal = AbortSignal.timeout(limits.timeoutMs);
+  const where = url.origin + url.pathname;
+  let body: string;
+  try {
+    const res = await fetch(url, {
+      redirect: "manual",
+      signal,
+      headers: { accept: "application/json, application/jwk-set+json" },
+    });
+    if (res.status !== 200) {
+      await res.body?.cancel().catch(() => {});
+      throw new FetchJsonError(`${where} answered HTTP ${res.status}`);
+    }
+    const length = Number(res.headers.get("content-length") ?? 0);
+    if (length > limits.maxBodyBytes) {
+      await res.body?.cancel().catch(() => {});
+      throw new FetchJsonError(`${where} sent more than ${limits.maxBodyBytes} bytes`);
+    }
+    body = await readCapped(res, limits.maxBodyBytes, where);
+  } catch (err) {
+    if (err instanceof FetchJsonError) {
+      throw err;
+    }
+    const reason = signal.aborted
+      ? `timed out after ${limits.timeoutMs} ms`
+      : "could not be fetched";
+    throw new FetchJsonError(`${where} ${reason}`, { cause: err });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new FetchJsonError(`${where} did not answer with JSON`);
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new FetchJsonError(`${where} did not answer with a JSON object`);
+  }
+  return json as Record<string, unknown>;
+}
+
+async function readCapped(res: Response, maxBytes: number, where: string): Promise<string> {
+  const reader = res.body?.getReader();
+  if (reader === undefined) {
+    return "";
+  }
+  const decoder = new TextDecoder();
+  let text = "";
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) {
+      break;
+    }
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw new FetchJsonError(`${where} sent more than ${maxBytes} bytes`);
+    }
+    text += decoder.decode(value, { stream: true });
+  }
+  return text + decoder.decode();
+}
+
+/**
+ * checkUrl parses a URL for key material: HTTPS, or HTTP on a loopback
+ * address (for development and tests), nothing else.
+ */
+export function checkUrl(value: string | URL, where: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new TypeError(`${where} is not a valid URL`);
+  }
+  const loopback =
+    ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname) || url.hostname.startsWith("127.");
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && loopback)) {
+    throw new TypeError(`${where} must use https (http is allowed only for loopback addresses)`);
+  }
+  return url;
+}

@@ -1,0 +1,29 @@
+import { checkUrl, type FetchLimits, fetchJson } from "./fetch-json.js";
+
+/**
+ * discoverJwksUri returns a function that finds the issuer's JWKS URL through
+ * OpenID Connect discovery, once: the document at
+ * `<issuer>/.well-known/openid-configuration` must name exactly the
+ * configured issuer (OpenID Connect Discovery 1.0, section 4.3), and a
+ * `jwks_uri` under the same rules as a configured `jwksUrl`. A failed
+ * discovery is retried on the next call; the caller's cooldown paces it.
+ */
+export function discoverJwksUri(issuer: string, limits: FetchLimits): () => Promise<URL> {
+  const base = issuer.endsWith("/") ? issuer.slice(0, -1) : issuer;
+  const documentUrl = new URL(`${base}/.well-known/openid-configuration`);
+  let found: URL | undefined;
+  return async () => {
+    if (found !== undefined) {
+      return found;
+    }
+    const doc = await fetchJson(documentUrl, limits);
+    if (doc.issuer !== issuer) {
+      throw new Error("the discovery document names another issuer");
+    }
+    if (typeof doc.jwks_uri !== "string") {
+      throw new Error("the discovery document has no jwks_uri");
+    }
+    found = checkUrl(doc.jwks_uri, "jwks_uri");
+    return found;
+  };
+}

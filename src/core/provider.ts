@@ -1,0 +1,161 @@
+import type { JWTPayload, JWTVerifyOptions } from "jose";
+import { type Duration, parseDuration } from "./duration.js";
+import { AuthError } from "./errors.js";
+import { type KeySourceOptions, resolveKeySource, type VerificationKey } from "./key-source.js";
+import type { RemoteKeySetLimits } from "./remote-jwks.js";
+
+/**
+ * ClaimPolicyOptions are the rules a token's claims must meet. At the top
+ * level of the options they apply to every issuer; an entry of `issuers` may
+ * override them for its own tokens.
+ */
+export interface ClaimPolicyOptions {
+  /** The exact `iss` to accept, or a list. Defaults to `issuerUrl` when that is given. */
+  issuer?: string | readonly string[];
+  /** The `aud` this server answers to, or a list; the token must name one. */
+  audience?: string | readonly string[];
+  /** The required `typ` header, e.g. `"at+jwt"` (`application/` prefix ignored, RFC 8725). */
+  typ?: string;
+  /** Claims that must be present, in addition to `exp`, which always is. */
+  requiredClaims?: readonly string[];
+  /** Refuse tokens whose `iat` is older than this (seconds or `"15m"`); `iat` is then required. */
+  maxTokenAge?: Duration;
+  /** Refuse tokens whose lifetime, `exp - iat`, is longer (seconds or `"1d"`); `iat` is then required. */
+  maxLifetime?: Duration;
+  /**
+   * `"rfc9068"`: JWT access tokens as RFC 9068 defines them: `typ` must be
+   * `at+jwt`, and `iss`, `exp`, `aud`, `sub`, `client_id`, `iat` and `jti` are required.
+   */
+  profile?: "rfc9068";
+}
+
+/** One issuer: where its keys come from and what its tokens must meet. */
+export interface IssuerOptions extends KeySourceOptions, ClaimPolicyOptions {}
+
+/** A resolved issuer, ready to check tokens. */
+export interface Provider {
+  readonly key: VerificationKey;
+  readonly algorithms: readonly string[];
+  readonly issuers: readonly string[] | undefined;
+  readonly warmUp: (() => Promise<void>) | undefined;
+  readonly joseOptions: JWTVerifyOptions;
+  /** Checks that cost no crypto and no key fetch: alg, exp, iss, aud. */
+  precheck(alg: unknown, payload: JWTPayload, nowSec: number): void;
+  /** When a verified token becomes too old for `maxTokenAge` (seconds since the epoch), if ever. */
+  staleAt(payload: JWTPayload): number | undefined;
+  /** Checks jose does not make, run after the signature verified. */
+  postcheck(payload: JWTPayload, nowSec: number): void;
+}
+
+const rfc9068Claims = ["iss", "exp", "aud", "sub", "client_id", "iat", "jti"];
+
+/**
+ * createProvider checks one issuer's options and compiles them. Every mistake
+ * throws a `TypeError` that says how to fix the call.
+ */
+export function createProvider(
+  options: IssuerOptions,
+  clockTolerance: number,
+  limits: RemoteKeySetLimits,
+  where: string,
+): Provider {
+  const source = resolveKeySource(options, limits, where);
+  const issuers = strings(options.issuer ?? options.issuerUrl, `${where}: issuer`);
+  const audience = strings(options.audience, `${where}: audience`);
+  const maxTokenAge = parseDuration(options.maxTokenAge, `${where}: maxTokenAge`);
+  const maxLifetime = parseDuration(options.maxLifetime, `${where}: maxLifetime`);
+  let typ = options.typ;
+  if (typ !== undefined && (typeof typ !== "string" || typ === "")) {
+    throw new TypeError(`${where}: typ must be a non-empty string such as "at+jwt"`);
+  }
+  const required = new Set([
+    "exp",
+    ...(strings(options.requiredClaims ?? [], `${where}: requiredClaims`, true) ?? []),
+  ]);
+  if (options.profile !== undefined) {
+    if (options.profile !== "rfc9068") {
+      throw new TypeError(`${where}: profile must be "rfc9068" or left out`);
+    }
+    if (typ !== undefined && typ.replace(/^application\//, "") !== "at+jwt") {
+      throw new TypeError(`${where}: profile "rfc9068" requires typ "at+jwt"; drop the typ option`);
+    }
+    typ = "at+jwt";
+    for (const claim of rfc9068Claims) {
+      required.add(claim);
+    }
+  }
+  if (maxLifetime !== undefined) {
+    required.add("iat");
+  }
+  const joseOptions: JWTVerifyOptions = {
+    algorithms: [...source.algorithms],
+    clockTolerance,
+    requiredClaims: [...required],
+    ...(issuers === undefined ? {} : { issuer: [...issuers] }),
+    ...(audience === undefined ? {} : { audience: [...audience] }),
+    ...(maxTokenAge === undefined ? {} : { maxTokenAge }),
+    ...(typ === undefined ? {} : { typ }),
+  };
+  return {
+    key: source.key,
+    algorithms: source.algorithms,
+    issuers,
+    warmUp: source.warmUp,
+    joseOptions,
+    precheck(alg, payload, nowSec) {
+      if (typeof alg !== "string" || !source.algorithms.includes(alg)) {
+        throw new AuthError("ERR_ALGORITHM_NOT_ALLOWED");
+      }
+      const { exp, iss, aud } = payload;
+      if (exp === undefined) {
+        throw new AuthError("ERR_CLAIM_MISSING");
+      }
+      if (typeof exp !== "number" || !Number.isFinite(exp)) {
+        throw new AuthError("ERR_CLAIM_INVALID");
+      }
+      if (exp <= nowSec - clockTolerance) {
+        throw new AuthError("ERR_TOKEN_EXPIRED");
+      }
+      if (issuers !== undefined && (typeof iss !== "string" || !issuers.includes(iss))) {
+        throw new AuthError(iss === undefined ? "ERR_CLAIM_MISSING" : "ERR_ISSUER_INVALID");
+      }
+      if (audience !== undefined && !audienceMatches(aud, audience)) {
+        throw new AuthError(aud === undefined ? "ERR_CLAIM_MISSING" : "ERR_AUDIENCE_INVALID");
+      }
+    },
+    staleAt(payload) {
+      return maxTokenAge === undefined ? undefined : (payload.iat as number) + maxTokenAge;
+    },
+    postcheck(payload, nowSec) {
+      const { iat, exp } = payload;
+      if (typeof iat === "number" && iat > nowSec + clockTolerance) {
+        throw new AuthError("ERR_TOKEN_NOT_YET_VALID");
+      }
+      if (maxLifetime !== undefined && (exp as number) - (iat as number) > maxLifetime) {
+        throw new AuthError("ERR_LIFETIME_TOO_LONG");
+      }
+    },
+  };
+}
+
+function audienceMatches(aud: unknown, accepted: readonly string[]): boolean {
+  if (typeof aud === "string") {
+    return accepted.includes(aud);
+  }
+  return Array.isArray(aud) && aud.some((a) => typeof a === "string" && accepted.includes(a));
+}
+
+function strings(value: unknown, where: string, allowEmpty = false): readonly string[] | undefined {
+  if (value === undefined) {
+    return undefined;
+  }
+  const list: unknown = typeof value === "string" ? [value] : value;
+  if (
+    !Array.isArray(list) ||
+    (!allowEmpty && list.length === 0) ||
+    list.some((s) => typeof s !== "string" || s === "")
+  ) {
+    throw new TypeError(`${where} must be a non-empty string or an array of them`);
+  }
+  return list as string[];
+}

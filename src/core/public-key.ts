@@ -1,0 +1,178 @@
+import { createPublicKey, type JsonWebKey, KeyObject } from "node:crypto";
+import type { JWK } from "jose";
+
+const rsaAlgorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
+
+/** The signature algorithms each kind of public key can verify. */
+export const asymmetricAlgorithms: Record<string, readonly string[]> = {
+  rsa: rsaAlgorithms,
+  "rsa-pss": ["PS256", "PS384", "PS512"],
+  "ec:prime256v1": ["ES256"],
+  "ec:secp384r1": ["ES384"],
+  "ec:secp521r1": ["ES512"],
+  ed25519: ["EdDSA", "Ed25519"],
+};
+
+/** Every asymmetric algorithm we verify. */
+export const allAsymmetric: readonly string[] = [
+  ...new Set(Object.values(asymmetricAlgorithms).flat()),
+];
+
+/**
+ * checkPublicJwk tells whether a JWK fetched from an issuer is a public key we
+ * can verify with safely: a supported type, RSA of at least 2048 bits, and an
+ * `alg`, if named, that fits the key.
+ */
+export function checkPublicJwk(jwk: JWK): boolean {
+  try {
+    const { fits } = toPublicKey(jwk, "jwk");
+    return fits !== undefined && (jwk.alg === undefined || fits.includes(jwk.alg));
+  } catch {
+    return false;
+  }
+}
+
+/** isJwk tells a JWK object from the other forms a key can take. */
+export function isJwk(input: unknown): input is JWK {
+  return (
+    typeof input === "object" &&
+    input !== null &&
+    !(input instanceof KeyObject) &&
+    typeof (input as { kty?: unknown }).kty === "string"
+  );
+}
+
+/** A public key ready for jose, with the algorithms its type can verify. */
+export interface PublicKey {
+  readonly key: KeyObject | CryptoKey;
+  /** What the key is, for messages: "rsa", "ec:prime256v1", "RSASSA-PKCS1-v1_5"... */
+  readonly type: string;
+  /** The algorithms it can verify; `undefined` for a type we do not support. */
+  readonly fits: readonly string[] | undefined;
+}
+
+/**
+ * toPublicKey checks a configured public key (PEM, JWK, KeyObject or
+ * CryptoKey) and throws a `TypeError` naming the fix for private, symmetric,
+ * weak or unreadable keys.
+ */
+export function toPublicKey(input: unknown, where: string): PublicKey {
+  if (typeof CryptoKey !== "undefined" && input instanceof CryptoKey && !input.extractable) {
+    return fromCryptoKey(input, where);
+  }
+  let key: KeyObject;
+  try {
+    if (typeof input === "string") {
+      if (/PRIVATE KEY-----/.test(input)) {
+        throw new TypeError(`${where} is a private key; pass the public key (SPKI PEM) instead`);
+      }
+      key = createPublicKey(input);
+    } else if (input instanceof KeyObject) {
+      key = input;
+    } else if (isJwk(input)) {
+      if (input.kty === "oct") {
+        throw new TypeError(`${where} is a symmetric JWK; pass its bytes as \`secret\` instead`);
+      }
+      if ("d" in input) {
+        throw new TypeError(`${where} holds a private key; pass only the public members`);
+      }
+      key = createPublicKey({ key: input as JsonWebKey, format: "jwk" });
+    } else if (typeof CryptoKey !== "undefined" && input instanceof CryptoKey) {
+      key = KeyObject.from(input);
+    } else {
+      throw new TypeError(`${where} must be a PEM string, a JWK, a KeyObject or a CryptoKey`);
+    }
+  } catch (err) {
+    if (err instanceof TypeError && err.message.startsWith(where)) {
+      throw err;
+    }
+    throw new TypeError(`${where} is not a valid public key (PEM, JWK, KeyObject or CryptoKey)`, {
+      cause: err,
+    });
+  }
+  if (key.type !== "public") {
+    throw new TypeError(`${where} is a ${key.type} key; pass the public key instead`);
+  }
+  const modulusLength = key.asymmetricKeyDetails?.modulusLength;
+  if (modulusLength !== undefined && modulusLength < 2048) {
+    throw new TypeError(
+      `${where} is a ${modulusLength}-bit RSA key; RSA keys need at least 2048 bits`,
+    );
+  }
+  const type = key.asymmetricKeyType ?? "";
+  const family = type === "ec" ? `ec:${key.asymmetricKeyDetails?.namedCurve ?? ""}` : type;
+  return { key, type: family, fits: asymmetricAlgorithms[family] };
+}
+
+// A non-extractable CryptoKey cannot become a KeyObject (DEP0204); its
+// algorithm tells everything, and binds it to one JWS algorithm.
+function fromCryptoKey(key: CryptoKey, where: string): PublicKey {
+  if (key.type !== "public") {
+    throw new TypeError(`${where} is a ${key.type} key; pass the public key instead`);
+  }
+  const algorithm = key.algorithm as {
+    name: string;
+    hash?: { name: string };
+    namedCurve?: string;
+    modulusLength?: number;
+  };
+  if (algorithm.modulusLength !== undefined && algorithm.modulusLength < 2048) {
+    throw new TypeError(
+      `${where} is a ${algorithm.modulusLength}-bit RSA key; RSA keys need at least 2048 bits`,
+    );
+  }
+  const bits = algorithm.hash?.name.replace("SHA-", "") ?? "";
+  const curves: Record<string, string> = { "P-256": "ES256", "P-384": "ES384", "P-521": "ES512" };
+  const fits: Record<string, readonly string[] | undefined> = {
+    "RSASSA-PKCS1-v1_5": [`RS${bits}`],
+    "RSA-PSS": [`PS${bits}`],
+    ECDSA:
+      curves[algorithm.namedCurve ?? ""] === undefined
+        ? undefined
+        : [curves[algorithm.namedCurve ?? ""] as string],
+    Ed25519: ["EdDSA", "Ed25519"],
+  };
+  return { key, type: algorithm.name, fits: fits[algorithm.name] };
+}
+
+/**
+ * checkKeyAlgorithms settles the algorithms for configured keys: those given,
+ * if every one fits some key, or else those the JWKs name; a TypeError when
+ * neither holds.
+ */
+export function checkKeyAlgorithms(
+  keys: readonly { key: PublicKey; jwkAlg: string | undefined }[],
+  algorithms: string[] | undefined,
+  where: string,
+): string[] {
+  const usable = new Set<string>();
+  for (const { key, jwkAlg } of keys) {
+    const family = key.fits;
+    if (family === undefined) {
+      throw new TypeError(`${where}: key type ${key.type} is not supported for JWT signatures`);
+    }
+    if (jwkAlg !== undefined && !family.includes(jwkAlg)) {
+      throw new TypeError(`${where}: the JWK's alg ${jwkAlg} does not fit its key type`);
+    }
+    for (const alg of jwkAlg === undefined ? family : [jwkAlg]) {
+      usable.add(alg);
+    }
+  }
+  if (algorithms === undefined) {
+    const named = keys.map((k) => k.jwkAlg);
+    if (named.some((alg) => alg === undefined)) {
+      throw new TypeError(
+        `${where}: set \`algorithms\` (e.g. ["${[...usable][0]}"]); it is required for public keys whose JWK names no alg`,
+      );
+    }
+    return [...new Set(named as string[])];
+  }
+  for (const alg of algorithms) {
+    if (!usable.has(alg)) {
+      throw new TypeError(
+        `${where}: algorithm ${alg} cannot be verified with the configured key(s); they fit ${[...usable].join(", ")}`,
+      );
+    }
+  }
+  return algorithms;
+}
