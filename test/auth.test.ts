@@ -256,13 +256,13 @@ for (const wiring of wirings) {
           test(`${kind}: a valid token reaches the handler with its claims`, async () => {
             for (const key of [es256, rs256]) {
               const before = server().calls.length;
-              const token = await mint(key, { claims: { sub: subject, scope: "a b" } });
+              const token = await mint(key, { claims: { sub: subject, tenant: "t-1" } });
               const outcome = await call(server().client(transport), kind, bearer(token));
               assert.deepEqual(outcome, { ok: true, subject });
               const seen = server().calls.slice(before);
               assert.equal(seen.length, 1);
               assert.equal(seen[0]?.method, methodOf[kind]);
-              assert.equal(seen[0]?.claims?.scope, "a b");
+              assert.equal(seen[0]?.claims?.tenant, "t-1");
               assert.equal(seen[0]?.claims?.iss, issuer);
             }
           });

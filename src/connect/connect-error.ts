@@ -4,8 +4,14 @@ import type { AuthError, BearerChallenge } from "../core/errors.js";
 /**
  * challengeHeader renders the RFC 6750 `WWW-Authenticate` value for a challenge.
  */
-export function challengeHeader(challenge: BearerChallenge): string {
-  return challenge === "none" ? "Bearer" : `Bearer error="${challenge}"`;
+export function challengeHeader(challenge: BearerChallenge, scope?: string): string {
+  if (challenge === "none") {
+    return "Bearer";
+  }
+  // Scope tokens hold no quote or backslash (checked when rules compile).
+  return scope === undefined
+    ? `Bearer error="${challenge}"`
+    : `Bearer error="${challenge}", scope="${scope}"`;
 }
 
 /**
@@ -19,7 +25,9 @@ export function toConnectError(err: AuthError, failureCode: Code): ConnectError 
   if (err.unavailable) {
     return new ConnectError(err.message, Code.Unavailable);
   }
-  return new ConnectError(err.message, failureCode, {
-    "www-authenticate": challengeHeader(err.challenge),
+  // A valid token that the method's rule refuses is a matter of permission,
+  // whatever code failed authentication gets.
+  return new ConnectError(err.message, err.forbidden ? Code.PermissionDenied : failureCode, {
+    "www-authenticate": challengeHeader(err.challenge, err.scope),
   });
 }

@@ -1,4 +1,4 @@
-import type { DescMethod } from "@bufbuild/protobuf";
+import type { DescMethod, DescService } from "@bufbuild/protobuf";
 import {
   Code,
   type ContextValues,
@@ -7,12 +7,13 @@ import {
   type Interceptor,
 } from "@connectrpc/connect";
 import { parseBearerToken } from "../core/bearer-token.js";
+import { type ClaimSetOptions, createClaimSets } from "../core/claim-sets.js";
 import type { JwtClaims } from "../core/claims.js";
 import { AuthError, type AuthErrorCode, safeCause } from "../core/errors.js";
 import { createVerifier, type VerifierOptions } from "../core/verifier.js";
 import { toConnectError } from "./connect-error.js";
 import { claimsKey, failureCodeKey } from "./context.js";
-import { createMethodMatcher } from "./method-matcher.js";
+import { type AssertRulesOptions, createRuleBook, type RuleOptions } from "./method-rules.js";
 
 /** The RPC protocol of a call, as Connect names it. */
 export type Protocol = "connect" | "grpc" | "grpc-web";
@@ -47,13 +48,7 @@ export interface AuthenticatedEvent {
  * `publicKey` or `jwks`), the claims every token must meet, and how calls are
  * refused.
  */
-export interface JwtAuthOptions extends VerifierOptions {
-  /**
-   * Methods that need no token: `"pkg.Service/Method"` or `"pkg.Service/*"`.
-   * A call without a token gets no claims; a call with a token that does not
-   * verify is still refused.
-   */
-  publicMethods?: readonly string[];
+export interface JwtAuthOptions extends VerifierOptions, RuleOptions, ClaimSetOptions {
   /**
    * The code for a failed authentication. Default `Code.PermissionDenied`;
    * `Code.Unauthenticated` is the other usual choice. Calls refused because
@@ -90,6 +85,18 @@ export interface JwtAuth {
    * options need no warming.
    */
   warmUp(): Promise<void>;
+  /**
+   * assertRules compiles the rule of every method of these services now, and
+   * throws a `TypeError` listing each one that does not compile and, with
+   * `requireExplicit`, each method that has no rule of its own (in code or in
+   * its .proto), so that a new RPC cannot ship unnoticed.
+   *
+   * @example
+   * ```ts
+   * auth.assertRules([NotesService], { requireExplicit: true });
+   * ```
+   */
+  assertRules(services: readonly DescService[], options?: AssertRulesOptions): void;
 }
 
 // Marks a call the gate has decided, with the JwtAuth that decided it.
@@ -126,7 +133,13 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
     );
   }
   const verifier = createVerifier(options, where);
-  const isPublic = createMethodMatcher(options.publicMethods ?? [], `${where}: publicMethods`);
+  const audiences = [options.audience, ...(options.issuers ?? []).map((i) => i.audience)].flat();
+  const sets = createClaimSets(
+    options,
+    audiences.filter((a) => typeof a === "string"),
+    where,
+  );
+  const rules = createRuleBook(options, sets, where);
   const failureCode = options.failureCode ?? Code.PermissionDenied;
   if (!Object.values(Code).includes(failureCode)) {
     throw new TypeError(`${where}: failureCode must be a Code, e.g. Code.Unauthenticated`);
@@ -139,8 +152,14 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
   }
   const self = {};
 
+  function deny(error: AuthError, method: string, protocol: Protocol): never {
+    notify(onDenied, { reason: error.code, error, method, protocol });
+    throw toConnectError(error, failureCode);
+  }
+
   async function authenticate(method: DescMethod, header: Headers, protocol: Protocol) {
     const name = `${method.parent.typeName}/${method.name}`;
+    const rule = rules.ruleFor(method);
     let claims: JwtClaims;
     try {
       const token = parseBearerToken(header.get("authorization"), verifier.maxTokenSize);
@@ -148,11 +167,20 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
     } catch (e) {
       const error =
         e instanceof AuthError ? e : new AuthError("ERR_TOKEN_INVALID", { cause: safeCause(e) });
-      if (error.code === "ERR_TOKEN_MISSING" && isPublic(method.parent.typeName, method.name)) {
+      if (error.code === "ERR_TOKEN_MISSING" && rule.public) {
         return undefined;
       }
-      notify(onDenied, { reason: error.code, error, method: name, protocol });
-      throw toConnectError(error, failureCode);
+      deny(error, name, protocol);
+    }
+    if (!rule.public) {
+      const refusal = await rule.decide(claims, {
+        method: name,
+        service: method.parent.typeName,
+        headers: header,
+      });
+      if (refusal !== undefined) {
+        deny(refusal, name, protocol);
+      }
     }
     notify(onAuthenticated, {
       method: name,
@@ -170,6 +198,7 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
   return {
     verify: (token) => verifier.verify(token),
     warmUp: () => verifier.warmUp(),
+    assertRules: (services, assertOptions) => rules.assertRules(services, assertOptions),
     async requestGate(ctx) {
       record(
         ctx.values,

@@ -22,6 +22,9 @@
  * | `ERR_LIFETIME_TOO_LONG` | `exp - iat` exceeds `maxLifetime` |
  * | `ERR_TOKEN_REVOKED` | the `isRevoked` hook said so |
  * | `ERR_TOKEN_INVALID` | the token was refused for a reason not listed above |
+ * | `ERR_INSUFFICIENT_SCOPE` | the token is valid but lacks a scope the method requires |
+ * | `ERR_ACCESS_DENIED` | the token is valid but fails the method's roles, claims or checks |
+ * | `ERR_RULE_FAILED` | the method's check or CEL expression failed while evaluating |
  * | `ERR_KEYS_UNAVAILABLE` | the keys could not be loaded; the token was not judged |
  * | `ERR_REVOCATION_UNAVAILABLE` | the `isRevoked` hook failed; the token was not judged |
  */
@@ -44,6 +47,9 @@ export type AuthErrorCode =
   | "ERR_LIFETIME_TOO_LONG"
   | "ERR_TOKEN_REVOKED"
   | "ERR_TOKEN_INVALID"
+  | "ERR_INSUFFICIENT_SCOPE"
+  | "ERR_ACCESS_DENIED"
+  | "ERR_RULE_FAILED"
   | "ERR_KEYS_UNAVAILABLE"
   | "ERR_REVOCATION_UNAVAILABLE";
 
@@ -51,9 +57,9 @@ export type AuthErrorCode =
  * BearerChallenge is the RFC 6750 `error` a refusal reports in its
  * `WWW-Authenticate` challenge: none when no credentials came, `invalid_request`
  * for a malformed `authorization` header, `invalid_token` for a token that does
- * not verify.
+ * not verify, `insufficient_scope` for a valid token the method's rule refuses.
  */
-export type BearerChallenge = "none" | "invalid_request" | "invalid_token";
+export type BearerChallenge = "none" | "invalid_request" | "invalid_token" | "insufficient_scope";
 
 /**
  * AuthError is the one error type the verifier throws. Its `message` is a fixed,
@@ -78,12 +84,20 @@ export class AuthError extends Error {
   /** The stable reason, see {@link AuthErrorCode}. */
   readonly code: AuthErrorCode;
 
+  /** For `ERR_INSUFFICIENT_SCOPE`: the scopes the method requires, space-delimited. */
+  readonly scope: string | undefined;
+
   /**
    * Whether the call was refused because something the server depends on
    * failed (keys, revocation), not because of the client's credentials.
    */
   get unavailable(): boolean {
     return this.code === "ERR_KEYS_UNAVAILABLE" || this.code === "ERR_REVOCATION_UNAVAILABLE";
+  }
+
+  /** Whether a valid token was refused by the method's rule (authorization, not authentication). */
+  get forbidden(): boolean {
+    return challengeOf(this.code) === "insufficient_scope";
   }
 
   /** Whether the refusal concerns the request, the token, or nothing at all. */
@@ -95,9 +109,10 @@ export class AuthError extends Error {
    * AuthError's constructor. The message is derived from the code so that no
    * caller can put a token or claim into it by mistake.
    */
-  constructor(code: AuthErrorCode, options?: { cause?: unknown }) {
+  constructor(code: AuthErrorCode, options?: { cause?: unknown; scope?: string }) {
     super(messageOf(code), options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.scope = options?.scope;
   }
 }
 
@@ -128,6 +143,11 @@ function messageOf(code: AuthErrorCode): string {
     case "ERR_KEYS_UNAVAILABLE":
     case "ERR_REVOCATION_UNAVAILABLE":
       return "authentication unavailable";
+    case "ERR_INSUFFICIENT_SCOPE":
+      return "insufficient scope";
+    case "ERR_ACCESS_DENIED":
+    case "ERR_RULE_FAILED":
+      return "access denied";
     default:
       return "invalid token";
   }
@@ -141,6 +161,10 @@ function challengeOf(code: AuthErrorCode): BearerChallenge {
       return "none";
     case "ERR_AUTHORIZATION_MALFORMED":
       return "invalid_request";
+    case "ERR_INSUFFICIENT_SCOPE":
+    case "ERR_ACCESS_DENIED":
+    case "ERR_RULE_FAILED":
+      return "insufficient_scope";
     default:
       return "invalid_token";
   }

@@ -95,8 +95,10 @@ export function checkUrl(value: string | URL, where: string): URL {
   } catch {
     throw new TypeError(`${where} is not a valid URL`);
   }
+  // The URL parser writes every IPv4 address as four decimal numbers, so a
+  // name that merely starts with "127." (127.0.0.1.nip.io) is not taken for one.
   const loopback =
-    ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname) || url.hostname.startsWith("127.");
+    ["localhost", "[::1]"].includes(url.hostname) || /^127(\.\d{1,3}){3}$/.test(url.hostname);
   if (url.protocol !== "https:" && !(url.protocol === "http:" && loopback)) {
     throw new TypeError(`${where} must use https (http is allowed only for loopback addresses)`);
   }

@@ -8,6 +8,9 @@ import {
   SignJWT,
 } from "jose";
 
+/** The scopes fixture tokens carry: enough for every method of DemoService's proto rules. */
+export const allScopes = "notes:read notes:write chat";
+
 /** The issuer and audience every fixture token and test server agree on. */
 export const issuer = "https://issuer.test/";
 export const audience = "connect-jwt-tests";
@@ -31,7 +34,7 @@ export async function generateTestKey(alg: "ES256" | "RS256" | "EdDSA", kid = `$
 
 /** Options for {@link mint}; everything has a sensible default. */
 export interface MintOptions {
-  /** Claims merged over the defaults (iss, aud, sub, iat, exp in 5 minutes). */
+  /** Claims merged over the defaults (iss, aud, sub, iat, exp in 5 minutes, scope {@link allScopes}). */
   claims?: JWTPayload & Record<string, unknown>;
   /** Claims to drop from the defaults, e.g. ["exp"]. */
   omit?: readonly string[];
@@ -50,6 +53,7 @@ export async function mint(
     iss: issuer,
     aud: audience,
     sub: "user-1",
+    scope: allScopes,
     iat: now(),
     exp: now() + 300,
     ...options.claims,
@@ -81,5 +85,5 @@ export function unsigned(payload: Record<string, unknown>, alg = "none"): string
 
 /** validClaims are the default claims of {@link mint}, for hand-crafted tokens. */
 export function validClaims(): Record<string, unknown> {
-  return { iss: issuer, aud: audience, sub: "user-1", iat: now(), exp: now() + 300 };
+  return { iss: issuer, aud: audience, sub: "user-1", scope: allScopes, iat: now(), exp: now() + 300 };
 }

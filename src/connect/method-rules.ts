@@ -1,0 +1,154 @@
+import { type DescMethod, type DescService, getOption, hasOption } from "@bufbuild/protobuf";
+import {
+  type AccessRule,
+  default_rule,
+  rule as methodRule,
+} from "../../gen/connectjwt/v1/auth_pb.js";
+import type { ClaimSets } from "../core/claim-sets.js";
+import type { JwtClaims } from "../core/claims.js";
+import { AuthError } from "../core/errors.js";
+import { type CompiledRule, compileRule, type Rule } from "../core/rules.js";
+
+/** Where a method's rule came from, in order of precedence. */
+export type RuleSource = "code" | "method option" | "service option" | "default";
+
+/** RuleOptions declare per-method access rules in code. */
+export interface RuleOptions {
+  /**
+   * Rules by `"pkg.Service/Method"` or `"pkg.Service/*"`. A rule in code wins
+   * over the method's `(connectjwt.v1.rule)` option, which wins over the
+   * service's `(connectjwt.v1.default_rule)`, which wins over `defaultRule`.
+   */
+  rules?: Readonly<Record<string, Rule>>;
+  /** The rule of methods that have none. Default `{}`: any valid token. Never public by default. */
+  defaultRule?: Rule;
+  /** A shortcut: `publicMethods: ["pkg.Service/Ping"]` is `rules: { "pkg.Service/Ping": { public: true } }`. */
+  publicMethods?: readonly string[];
+}
+
+/** Options of {@link RuleBook.assertRules}. */
+export interface AssertRulesOptions {
+  /** Throw for every method whose rule is only the `defaultRule`. */
+  requireExplicit?: boolean;
+}
+
+/** The compiled rules of a server, looked up per method. */
+export interface RuleBook {
+  /** The method's compiled rule; a rule that does not compile yields one that refuses. */
+  ruleFor(method: DescMethod): CompiledRule;
+  /** Compiles every rule of these services now and throws a TypeError listing each problem. */
+  assertRules(services: readonly DescService[], options?: AssertRulesOptions): void;
+}
+
+const methodName =
+  /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\/([A-Za-z_][A-Za-z0-9_]*|\*)$/;
+
+/**
+ * createRuleBook checks the rules given in code at construction, and reads a
+ * method's proto options the first time the method is called, compiling each
+ * rule once.
+ */
+export function createRuleBook(
+  options: RuleOptions,
+  sets: (claims: JwtClaims) => ClaimSets,
+  where: string,
+): RuleBook {
+  const code = new Map<string, Rule>();
+  for (const [name, rule] of Object.entries(options.rules ?? {})) {
+    code.set(checkName(name, `${where}: rules`), rule);
+  }
+  const publicMethods = options.publicMethods ?? [];
+  if (!Array.isArray(publicMethods)) {
+    throw new TypeError(
+      `${where}: publicMethods must be an array like ["pkg.Service/Method", "pkg.Service/*"]`,
+    );
+  }
+  for (const name of publicMethods) {
+    if (code.has(checkName(name, `${where}: publicMethods`))) {
+      throw new TypeError(`${where}: ${name} is in both publicMethods and rules; keep one`);
+    }
+    code.set(name, { public: true });
+  }
+  // Rules in code are compiled now, so that their mistakes surface at construction.
+  const compiledCode = new Map(
+    [...code].map(([name, rule]) => [name, compileRule(rule, sets, `${where}: rules["${name}"]`)]),
+  );
+  const fallback = compileRule(options.defaultRule ?? {}, sets, `${where}: defaultRule`);
+  const memo = new WeakMap<DescMethod, { rule: CompiledRule; source: RuleSource }>();
+
+  function resolve(method: DescMethod): { rule: CompiledRule; source: RuleSource } {
+    const service = method.parent.typeName;
+    const inCode =
+      compiledCode.get(`${service}/${method.name}`) ?? compiledCode.get(`${service}/*`);
+    if (inCode !== undefined) {
+      return { rule: inCode, source: "code" };
+    }
+    const label = `${service}/${method.name}`;
+    if (hasOption(method, methodRule)) {
+      return {
+        rule: compileRule(fromProto(getOption(method, methodRule)), sets, label),
+        source: "method option",
+      };
+    }
+    if (hasOption(method.parent, default_rule)) {
+      return {
+        rule: compileRule(fromProto(getOption(method.parent, default_rule)), sets, label),
+        source: "service option",
+      };
+    }
+    return { rule: fallback, source: "default" };
+  }
+
+  function lookup(method: DescMethod) {
+    let entry = memo.get(method);
+    if (entry === undefined) {
+      try {
+        entry = resolve(method);
+      } catch (err) {
+        // A rule that does not compile refuses every call, and says why once to onDenied.
+        const failure = new AuthError("ERR_RULE_FAILED", { cause: err });
+        entry = { rule: { public: false, decide: () => failure }, source: "method option" };
+      }
+      memo.set(method, entry);
+    }
+    return entry;
+  }
+
+  return {
+    ruleFor: (method) => lookup(method).rule,
+    assertRules(services, { requireExplicit = false } = {}) {
+      const problems: string[] = [];
+      for (const service of services) {
+        for (const method of service.methods) {
+          try {
+            const { source } = resolve(method);
+            if (requireExplicit && source === "default") {
+              problems.push(`${service.typeName}/${method.name} has no explicit rule`);
+            }
+          } catch (err) {
+            problems.push(err instanceof Error ? err.message : String(err));
+          }
+        }
+      }
+      if (problems.length > 0) {
+        throw new TypeError(
+          `assertRules: ${problems.length} problem(s):\n- ${problems.join("\n- ")}`,
+        );
+      }
+    },
+  };
+}
+
+function checkName(name: unknown, where: string): string {
+  if (typeof name !== "string" || !methodName.test(name)) {
+    throw new TypeError(
+      `${where}: ${JSON.stringify(name)} is not "pkg.Service/Method" or "pkg.Service/*" (no leading slash)`,
+    );
+  }
+  return name;
+}
+
+function fromProto(rule: AccessRule): Rule {
+  const { public: isPublic, scopes, anyScopes, roles, expr } = rule;
+  return { public: isPublic, scopes, anyScopes, roles, expr };
+}

@@ -1,0 +1,212 @@
+import { CelScalar, celEnv, isCelError, listType, mapType, parse, plan } from "@bufbuild/cel";
+import { type ClaimSets, claimAt } from "./claim-sets.js";
+import type { JwtClaims } from "./claims.js";
+import { AuthError, safeCause } from "./errors.js";
+
+/** CallInfo is what a rule's `check` learns about the call. */
+export interface CallInfo {
+  /** `"pkg.Service/Method"`. */
+  readonly method: string;
+  /** `"pkg.Service"`. */
+  readonly service: string;
+  /** The request headers. */
+  readonly headers: Headers;
+}
+
+/**
+ * Rule says who may call a method. `{ public: true }` admits anyone (a token
+ * that is sent must still be valid); any other rule needs a valid token, and
+ * each field set adds a requirement. `{}` admits any valid token.
+ *
+ * @example
+ * ```ts
+ * const rules = {
+ *   "notes.v1.NotesService/ListNotes": { scopes: ["notes:read"] },
+ *   "notes.v1.NotesService/DeleteNote": { roles: ["admin"], claimEquals: { tenant: "acme" } },
+ *   "notes.v1.NotesService/*": {},
+ * };
+ * ```
+ */
+export interface Rule {
+  /** No token needed. A public rule sets no other field. */
+  public?: boolean;
+  /** Scopes the token must all carry. */
+  scopes?: readonly string[];
+  /** Scopes of which the token must carry at least one. */
+  anyScopes?: readonly string[];
+  /** Roles the token must all carry. */
+  roles?: readonly string[];
+  /** Roles of which the token must carry at least one. */
+  anyRoles?: readonly string[];
+  /** Claims (by dot path) that must equal these values exactly. */
+  claimEquals?: Readonly<Record<string, string | number | boolean>>;
+  /** Claims (by dot path) that must be arrays, or space-delimited strings, holding these values. */
+  claimIncludes?: Readonly<Record<string, string | number>>;
+  /** A predicate that must resolve to `true`; if it throws, the call is refused. */
+  check?: (claims: JwtClaims, call: CallInfo) => boolean | Promise<boolean>;
+  /**
+   * A CEL expression that must be `true`. It sees `claims` (a map), the
+   * normalized `scopes` and `roles` (lists of strings) and `method`. Compiled
+   * once; an error while evaluating refuses the call.
+   */
+  expr?: string;
+}
+
+/** A rule checked and compiled for one method. */
+export interface CompiledRule {
+  readonly public: boolean;
+  /** Resolves to nothing when the claims meet the rule, else to the refusal. */
+  decide(claims: JwtClaims, call: CallInfo): AuthError | undefined | Promise<AuthError | undefined>;
+}
+
+const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 scope-token
+const env = celEnv({
+  variables: {
+    claims: mapType(CelScalar.STRING, CelScalar.DYN),
+    scopes: listType(CelScalar.STRING),
+    roles: listType(CelScalar.STRING),
+    method: CelScalar.STRING,
+  },
+});
+
+/**
+ * compileRule checks a rule and compiles it, once, for `where` (a method name
+ * in messages). A mistake, a broken CEL expression included, throws a
+ * `TypeError` naming the method.
+ */
+export function compileRule(
+  rule: Rule,
+  sets: (claims: JwtClaims) => ClaimSets,
+  where: string,
+): CompiledRule {
+  if (typeof rule !== "object" || rule === null) {
+    throw new TypeError(
+      `${where}: a rule is an object such as { scopes: ["notes:read"] } or { public: true }`,
+    );
+  }
+  const { public: isPublic = false, check, expr } = rule;
+  const scopes = list(rule.scopes, `${where}: scopes`, true);
+  const anyScopes = list(rule.anyScopes, `${where}: anyScopes`, true);
+  const roles = list(rule.roles, `${where}: roles`);
+  const anyRoles = list(rule.anyRoles, `${where}: anyRoles`);
+  const equals = Object.entries(rule.claimEquals ?? {}).map(
+    ([path, value]) => [path.split("."), value] as const,
+  );
+  const includes = Object.entries(rule.claimIncludes ?? {}).map(
+    ([path, value]) => [path.split("."), value] as const,
+  );
+  if (check !== undefined && typeof check !== "function") {
+    throw new TypeError(`${where}: check must be a function (claims, call) => boolean`);
+  }
+  const program = expr === undefined || expr === "" ? undefined : compileExpr(expr, where);
+  const constrained =
+    [scopes, anyScopes, roles, anyRoles].some((l) => l.length > 0) ||
+    equals.length + includes.length > 0;
+  if (isPublic && (constrained || check !== undefined || program !== undefined)) {
+    throw new TypeError(
+      `${where}: a public rule cannot also require scopes, roles, claims or checks`,
+    );
+  }
+  if (isPublic) {
+    return { public: true, decide: () => undefined };
+  }
+  return {
+    public: false,
+    decide(claims, call) {
+      const { scopes: have, roles: held } = sets(claims);
+      if (!scopes.every((s) => have.has(s))) {
+        return new AuthError("ERR_INSUFFICIENT_SCOPE", { scope: scopes.join(" ") });
+      }
+      if (anyScopes.length > 0 && !anyScopes.some((s) => have.has(s))) {
+        return new AuthError("ERR_INSUFFICIENT_SCOPE", { scope: anyScopes.join(" ") });
+      }
+      const claimsOk =
+        roles.every((r) => held.has(r)) &&
+        (anyRoles.length === 0 || anyRoles.some((r) => held.has(r))) &&
+        equals.every(([path, value]) => claimAt(claims, path) === value) &&
+        includes.every(([path, value]) => contains(claimAt(claims, path), value));
+      if (!claimsOk) {
+        return new AuthError("ERR_ACCESS_DENIED");
+      }
+      if (program !== undefined) {
+        const result = program({
+          claims: celClaims(claims),
+          scopes: [...have],
+          roles: [...held],
+          method: call.method,
+        });
+        if (result !== true) {
+          return isCelError(result)
+            ? new AuthError("ERR_RULE_FAILED")
+            : new AuthError("ERR_ACCESS_DENIED");
+        }
+      }
+      return check === undefined ? undefined : runCheck(check, claims, call);
+    },
+  };
+}
+
+function compileExpr(expr: string, where: string) {
+  try {
+    return plan(env, parse(expr));
+  } catch (err) {
+    throw new TypeError(
+      `${where}: the CEL expression ${JSON.stringify(expr)} does not compile: ${String(err)}`,
+    );
+  }
+}
+
+async function runCheck(check: NonNullable<Rule["check"]>, claims: JwtClaims, call: CallInfo) {
+  try {
+    return (await check(claims, call)) === true ? undefined : new AuthError("ERR_ACCESS_DENIED");
+  } catch (err) {
+    return new AuthError("ERR_RULE_FAILED", { cause: safeCause(err) });
+  }
+}
+
+function list(
+  value: readonly string[] | undefined,
+  where: string,
+  scope = false,
+): readonly string[] {
+  if (value === undefined) {
+    return [];
+  }
+  if (
+    !Array.isArray(value) ||
+    value.some((s) => typeof s !== "string" || !(scope ? scopeToken.test(s) : s !== ""))
+  ) {
+    throw new TypeError(
+      `${where} must be an array of ${scope ? "scope tokens (no spaces or quotes)" : "non-empty strings"}`,
+    );
+  }
+  return value;
+}
+
+function contains(value: unknown, wanted: string | number): boolean {
+  const entries = typeof value === "string" ? value.split(" ") : Array.isArray(value) ? value : [];
+  return entries.includes(wanted);
+}
+
+const celMemo = new WeakMap<JwtClaims, Map<string, never>>();
+
+/** The claims as a CEL map, converted once per (frozen) claims object. */
+function celClaims(claims: JwtClaims): Map<string, never> {
+  let map = celMemo.get(claims);
+  if (map === undefined) {
+    map = toCel(claims) as Map<string, never>;
+    celMemo.set(claims, map);
+  }
+  return map;
+}
+
+/** Turns claims into CEL values: objects become maps, numbers stay numbers (CEL doubles). */
+function toCel(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    return value.map(toCel);
+  }
+  if (typeof value === "object" && value !== null) {
+    return new Map(Object.entries(value).map(([k, v]) => [k, toCel(v)]));
+  }
+  return value;
+}
