@@ -85,5 +85,12 @@ export function unsigned(payload: Record<string, unknown>, alg = "none"): string
 
 /** validClaims are the default claims of {@link mint}, for hand-crafted tokens. */
 export function validClaims(): Record<string, unknown> {
-  return { iss: issuer, aud: audience, sub: "user-1", scope: allScopes, iat: now(), exp: now() + 300 };
+  return {
+    iss: issuer,
+    aud: audience,
+    sub: "user-1",
+    scope: allScopes,
+    iat: now(),
+    exp: now() + 300,
+  };
 }
