@@ -90,4 +90,11 @@ describe("README", () => {
       .sign(new TextEncoder().encode(process.env.JWT_SECRET));
     assert.equal((await auth.verify(token)).sub, "readme");
   });
+
+  test("the rules example compiles its rules at construction, with no network", async () => {
+    const index = examples.findIndex((code) => code.includes("defaultRule"));
+    const { auth } = (await import(join(work, `example-${index}.ts`))) as { auth: JwtAuth };
+    assert.equal(typeof auth.interceptor, "function");
+    await assert.rejects(auth.verify("a.b.c"), { code: "ERR_TOKEN_MALFORMED" });
+  });
 });
