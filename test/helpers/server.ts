@@ -69,7 +69,8 @@ export interface TestServer {
   readonly calls: HandlerCall[];
   /** Request body bytes the RPC layer read (draining a refused HTTP/1.1 body not included). */
   bodyBytesRead: number;
-  client(transport: TransportKind): Client<typeof DemoService>;
+  /** A client for the transport; with interceptors, a new one each time (no caching). */
+  client(transport: TransportKind, interceptors?: Interceptor[]): Client<typeof DemoService>;
   close(): Promise<void>;
 }
 
@@ -157,7 +158,10 @@ export async function startServer(auth: ServerAuth): Promise<TestServer> {
     set bodyBytesRead(n) {
       state.bodyBytesRead = n;
     },
-    client(kind) {
+    client(kind, interceptors) {
+      if (interceptors !== undefined) {
+        return createClient(DemoService, createTransport(kind, server.url, interceptors));
+      }
       let client = clients.get(kind.name);
       if (client === undefined) {
         client = createClient(DemoService, createTransport(kind, server.url));
@@ -169,8 +173,12 @@ export async function startServer(auth: ServerAuth): Promise<TestServer> {
   };
 }
 
-function createTransport(kind: TransportKind, baseUrl: string): Transport {
-  const options = { baseUrl, httpVersion: kind.httpVersion } as const;
+function createTransport(
+  kind: TransportKind,
+  baseUrl: string,
+  interceptors: Interceptor[] = [],
+): Transport {
+  const options = { baseUrl, httpVersion: kind.httpVersion, interceptors } as const;
   switch (kind.protocol) {
     case "connect":
       return createConnectTransport(options);
