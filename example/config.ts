@@ -1,24 +1,25 @@
 import { parseCorsOrigins } from "./cors.js";
 
+/** The `aud` of the embedded issuer's tokens, and the default audience with `JWT_ISSUER_URL`. */
+export const demoAudience = "connect-jwt-demo";
+
 /**
- * ExternalIssuerConfig is where tokens come from when the demo trusts a real
- * issuer instead of its embedded one: OIDC discovery (`issuerUrl`), or a JWKS
- * URL with the exact `iss` and `aud` to require.
+ * ExternalIssuer is where tokens come from when the demo trusts a real issuer
+ * instead of its embedded one: OIDC discovery (`issuerUrl`, which is also the
+ * `iss` required), or a JWKS URL with the exact `iss` to require. Either way
+ * with the `aud` this server answers to.
  */
-export interface ExternalIssuerConfig {
-  readonly issuerUrl: string | undefined;
-  readonly jwksUrl: string | undefined;
-  readonly issuer: string | undefined;
-  readonly audience: string | undefined;
-}
+export type ExternalIssuer =
+  | { readonly issuerUrl: string; readonly audience: string }
+  | { readonly jwksUrl: string; readonly issuer: string; readonly audience: string };
 
 /** ServerConfig is what `npm start` reads from the environment. */
 export interface ServerConfig {
   readonly host: string;
   readonly port: number;
   readonly corsOrigins: "*" | string[];
-  /** Set when any `JWT_*` variable asks for an external issuer. */
-  readonly external: ExternalIssuerConfig | undefined;
+  /** Set when the `JWT_*` variables ask for an external issuer. */
+  readonly external: ExternalIssuer | undefined;
 }
 
 /** The variables that switch the demo to an external issuer. */
@@ -32,8 +33,14 @@ export const externalIssuerVariables = [
 /**
  * readConfig reads `HOST` (default 127.0.0.1), `PORT` (default 8080; 0 picks
  * a free port), `CORS_ORIGINS` (comma-separated; default any origin) and the
- * external issuer variables. A bad value throws a `TypeError` naming the
- * variable and the fix.
+ * external issuer variables:
+ *
+ * - `JWT_ISSUER_URL` (OIDC discovery), with `JWT_AUDIENCE` (default
+ *   `connect-jwt-demo`);
+ * - or `JWT_JWKS_URL` with `JWT_ISSUER` and `JWT_AUDIENCE`, all three required.
+ *
+ * A bad or missing value throws a `TypeError` naming the variable and the fix,
+ * never its value.
  */
 export function readConfig(env: Readonly<Record<string, string | undefined>>): ServerConfig {
   const rawPort = env.PORT?.trim() || "8080";
@@ -41,40 +48,63 @@ export function readConfig(env: Readonly<Record<string, string | undefined>>): S
   if (!/^\d+$/.test(rawPort) || port > 65535) {
     throw new TypeError("PORT must be a port number from 0 to 65535 (0 picks a free port)");
   }
-  const value = (name: (typeof externalIssuerVariables)[number]) => env[name] || undefined;
   return {
     host: env.HOST?.trim() || "127.0.0.1",
     port,
     corsOrigins: parseCorsOrigins(env.CORS_ORIGINS),
-    external: externalIssuerVariables.every((name) => value(name) === undefined)
-      ? undefined
-      : {
-          issuerUrl: value("JWT_ISSUER_URL"),
-          jwksUrl: value("JWT_JWKS_URL"),
-          issuer: value("JWT_ISSUER"),
-          audience: value("JWT_AUDIENCE"),
-        },
+    external: readExternalIssuer(env),
   };
 }
 
-/**
- * externalIssuerUnsupported explains why an external issuer cannot run yet.
- * It names the variables that were set, never their values.
- */
-export function externalIssuerUnsupported(external: ExternalIssuerConfig): string {
-  const names = {
-    issuerUrl: "JWT_ISSUER_URL",
-    jwksUrl: "JWT_JWKS_URL",
-    issuer: "JWT_ISSUER",
-    audience: "JWT_AUDIENCE",
-  } as const satisfies Record<keyof ExternalIssuerConfig, (typeof externalIssuerVariables)[number]>;
-  const given = Object.entries(names)
-    .filter(([field]) => external[field as keyof ExternalIssuerConfig] !== undefined)
-    .map(([, name]) => name);
-  return [
-    `connect-jwt demo: ${given.join(", ")} ${given.length === 1 ? "asks" : "ask"} for an external issuer.`,
-    "That mode needs remote key sources (a JWKS URL or OIDC discovery), which connect-jwt",
-    "does not have yet: they come with the key-sources work.",
-    `Unset ${externalIssuerVariables.join(", ")} to run with the embedded dev issuer.`,
-  ].join("\n");
+type Variable = (typeof externalIssuerVariables)[number];
+
+function readExternalIssuer(
+  env: Readonly<Record<string, string | undefined>>,
+): ExternalIssuer | undefined {
+  const value = (name: Variable) => env[name]?.trim() || undefined;
+  const issuerUrl = value("JWT_ISSUER_URL");
+  const jwksUrl = value("JWT_JWKS_URL");
+  const issuer = value("JWT_ISSUER");
+  const audience = value("JWT_AUDIENCE");
+  if (issuerUrl !== undefined && jwksUrl !== undefined) {
+    throw new TypeError(
+      "set JWT_ISSUER_URL (OIDC discovery) or JWT_JWKS_URL (with JWT_ISSUER), not both",
+    );
+  }
+  if (issuerUrl !== undefined) {
+    checkUrl("JWT_ISSUER_URL", issuerUrl);
+    if (issuer !== undefined) {
+      throw new TypeError(
+        "JWT_ISSUER goes with JWT_JWKS_URL; with JWT_ISSUER_URL the issuer is that URL, so unset JWT_ISSUER",
+      );
+    }
+    return { issuerUrl, audience: audience ?? demoAudience };
+  }
+  if (jwksUrl !== undefined) {
+    checkUrl("JWT_JWKS_URL", jwksUrl);
+    const missing = [
+      ...(issuer === undefined ? ["JWT_ISSUER (the exact iss of the tokens)"] : []),
+      ...(audience === undefined ? ["JWT_AUDIENCE (the aud this server answers to)"] : []),
+    ];
+    if (issuer === undefined || audience === undefined) {
+      throw new TypeError(`JWT_JWKS_URL also needs ${missing.join(" and ")}`);
+    }
+    return { jwksUrl, issuer, audience };
+  }
+  const stray = (["JWT_ISSUER", "JWT_AUDIENCE"] as const).filter((n) => value(n) !== undefined);
+  if (stray.length > 0) {
+    throw new TypeError(
+      `${stray.join(" and ")} ${stray.length === 1 ? "needs" : "need"} JWT_ISSUER_URL (OIDC discovery) or JWT_JWKS_URL; set one, or unset ${stray.join(" and ")} to use the embedded issuer`,
+    );
+  }
+  return undefined;
+}
+
+// The https-or-loopback rule is connect-jwt's (createJwtAuth enforces it);
+// this only catches what is not a web URL at all, naming the variable.
+function checkUrl(name: Variable, value: string) {
+  const protocol = URL.canParse(value) ? new URL(value).protocol : undefined;
+  if (protocol !== "https:" && protocol !== "http:") {
+    throw new TypeError(`${name} must be an https URL such as https://auth.example.com/`);
+  }
 }

@@ -1,17 +1,23 @@
 import type { EventEmitter } from "node:events";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { createJwtAuth, type DeniedEvent } from "../src/index.js";
+import {
+  createJwtAuth,
+  type DeniedEvent,
+  type JwtAuth,
+  type JwtAuthOptions,
+} from "../src/index.js";
+import { demoAudience, type ExternalIssuer } from "./config.js";
 import { withCors } from "./cors.js";
 import { publicMethods, routes } from "./demo-service.js";
 import { createDevIssuer, type DevIssuer, type TokenRequest } from "./dev-issuer.js";
 import { homePage } from "./home-page.js";
 import { sendJson, sendText } from "./http-io.js";
-import { issuerEndpoints } from "./issuer-endpoints.js";
+import { type Endpoint, issuerEndpoints } from "./issuer-endpoints.js";
 import { type DualHandler, listenCleartext } from "./listen.js";
 
-/** The `aud` of the demo's tokens; the server accepts no other. */
-export const demoAudience = "connect-jwt-demo";
+/** The `aud` of the embedded issuer's tokens (defined with the configuration). */
+export { demoAudience };
 
 /** DemoOptions configure {@link startDemo}. */
 export interface DemoOptions {
@@ -25,17 +31,31 @@ export interface DemoOptions {
   log?: (line: string) => void;
   /** How long {@link Demo.close} waits for open calls to end, in ms. Default 2000. */
   drainTimeoutMs?: number;
+  /**
+   * Trust this issuer instead of the embedded one, whose endpoints
+   * (`/demo/token`, `/.well-known/*`) are then not served.
+   */
+  external?: ExternalIssuer;
 }
 
 /** Demo is a running demo server. */
 export interface Demo {
-  /** The origin, e.g. `http://127.0.0.1:8080`; also the `iss` of its tokens. */
+  /** The origin, e.g. `http://127.0.0.1:8080`; also the `iss` of the embedded issuer's tokens. */
   readonly url: string;
   readonly port: number;
-  /** The embedded issuer: its public JWK and its audience. */
-  readonly issuer: DevIssuer;
-  /** mintToken signs a token as `POST /demo/token` does, without the HTTP round trip. */
+  /** The embedded issuer (its public JWK and audience); `undefined` with an external issuer. */
+  readonly issuer: DevIssuer | undefined;
+  /**
+   * mintToken signs a token as `POST /demo/token` does, without the HTTP round
+   * trip. With an external issuer it rejects: tokens come from that issuer.
+   */
   mintToken(request?: TokenRequest): Promise<string>;
+  /**
+   * warmUp loads an external issuer's keys now rather than on the first call;
+   * it rejects with an AuthError when they cannot be had. The server keeps
+   * serving either way (and retries on use).
+   */
+  warmUp(): Promise<void>;
   /**
    * close shuts down gracefully: open calls end with `Unavailable` (a status,
    * not a reset connection), then the port closes. Calling it again is safe.
@@ -45,7 +65,8 @@ export interface Demo {
 
 /**
  * startDemo serves DemoService over Connect, gRPC and gRPC-Web on one
- * cleartext port, with the embedded dev issuer, CORS and a plain home page.
+ * cleartext port, with the embedded dev issuer (or an external one), CORS and
+ * a plain home page.
  *
  * @example
  * ```ts
@@ -63,24 +84,24 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     host: options.host ?? "127.0.0.1",
     port: options.port ?? 0,
   });
-  let issuer: DevIssuer;
+  const { external } = options;
+  let issuer: DevIssuer | undefined;
+  let auth: JwtAuth;
   try {
-    issuer = await createDevIssuer({ issuer: server.url, audience: demoAudience });
+    if (external === undefined) {
+      issuer = await createDevIssuer({ issuer: server.url, audience: demoAudience });
+    }
+    // The one place that knows where keys come from.
+    auth = createJwtAuth({
+      ...keySource(issuer, external),
+      publicMethods,
+      ...(log === undefined ? {} : { onDenied: (e: DeniedEvent) => log(describe(e)) }),
+    });
   } catch (err) {
     await server.close();
     throw err;
   }
-  // The one place that knows where keys come from: an external issuer (remote
-  // JWKS or OIDC discovery) will replace this key source and `issuer`.
-  const auth = createJwtAuth({
-    jwks: { keys: [issuer.publicJwk] },
-    algorithms: ["ES256"],
-    issuer: issuer.issuer,
-    audience: demoAudience,
-    publicMethods,
-    ...(log === undefined ? {} : { onDenied: (e: DeniedEvent) => log(describe(e)) }),
-  });
-  const endpoints = issuerEndpoints(issuer);
+  const endpoints: Endpoint = issuer === undefined ? () => false : issuerEndpoints(issuer);
   const shutdown = new AbortController();
   const rpc = connectNodeAdapter({
     routes,
@@ -94,7 +115,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
         return;
       }
       if (path === "/" && (req.method === "GET" || req.method === "HEAD")) {
-        sendText(res, 200, homePage(server.url));
+        sendText(res, 200, homePage(server.url, external));
       } else {
         sendJson(res, 404, { error: "not found" });
       }
@@ -119,7 +140,11 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     url: server.url,
     port: server.port,
     issuer,
-    mintToken: (request) => issuer.mint(request),
+    mintToken: (request) =>
+      issuer === undefined
+        ? Promise.reject(new Error("the demo trusts an external issuer; get tokens from it"))
+        : issuer.mint(request),
+    warmUp: () => auth.warmUp(),
     close() {
       closing ??= (async () => {
         shutdown.abort(new ConnectError("the server is shutting down", Code.Unavailable));
@@ -134,6 +159,28 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       return closing;
     },
   };
+}
+
+/** The key source and claims to require: the embedded issuer's, or the external one's. */
+function keySource(
+  issuer: DevIssuer | undefined,
+  external: ExternalIssuer | undefined,
+): JwtAuthOptions {
+  if (issuer !== undefined) {
+    return {
+      jwks: { keys: [issuer.publicJwk] },
+      algorithms: ["ES256"],
+      issuer: issuer.issuer,
+      audience: issuer.audience,
+    };
+  }
+  if (external === undefined) {
+    throw new TypeError("startDemo: no issuer");
+  }
+  // Remote keys: every asymmetric algorithm, each key verifying only its own.
+  return "issuerUrl" in external
+    ? { issuerUrl: external.issuerUrl, audience: external.audience }
+    : { jwksUrl: external.jwksUrl, issuer: external.issuer, audience: external.audience };
 }
 
 function describe(event: DeniedEvent): string {

@@ -1,4 +1,5 @@
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
+import type { ExternalIssuer } from "./config.js";
 import { publicMethods } from "./demo-service.js";
 import { issuerPaths } from "./issuer-endpoints.js";
 
@@ -14,7 +15,7 @@ const kinds = {
  * it serves. It lists the methods from the service descriptor, so it cannot
  * drift from the proto. (A browser client page comes later.)
  */
-export function homePage(url: string): string {
+export function homePage(url: string, external?: ExternalIssuer): string {
   const methods = DemoService.methods.map((method) => {
     const path = `${DemoService.typeName}/${method.name}`;
     const access = (publicMethods as readonly string[]).includes(path) ? "public" : "bearer token";
@@ -31,13 +32,27 @@ export function homePage(url: string): string {
     "RPCs (demo.v1.DemoService):",
     ...methods,
     "",
-    "Embedded dev issuer (an ES256 key made at start; its tokens die with the process):",
-    `  GET  ${url}${issuerPaths.discovery}`,
-    `  GET  ${url}${issuerPaths.jwks}`,
-    `  POST ${url}${issuerPaths.token}  {"sub": "alice", "scope": "notes:read", "ttl": 300}`,
+    ...(external === undefined
+      ? [
+          "Embedded dev issuer (an ES256 key made at start; its tokens die with the process):",
+          `  GET  ${url}${issuerPaths.discovery}`,
+          `  GET  ${url}${issuerPaths.jwks}`,
+          `  POST ${url}${issuerPaths.token}  {"sub": "alice", "scope": "notes:read", "ttl": 300}`,
+        ]
+      : [
+          "Tokens come from an external issuer (this server mints none):",
+          `  ${describeIssuer(external)}`,
+        ]),
     "",
     "Try:",
     `  npx buf curl --protocol connect --schema proto ${url}/${DemoService.typeName}/Ping`,
     "",
   ].join("\n");
+}
+
+/** describeIssuer says in one line which issuer, keys and audience the server trusts. */
+export function describeIssuer(external: ExternalIssuer): string {
+  return "issuerUrl" in external
+    ? `${external.issuerUrl} (OIDC discovery), audience ${external.audience}`
+    : `${external.issuer}, keys from ${external.jwksUrl}, audience ${external.audience}`;
 }

@@ -1,8 +1,8 @@
 // `npm start`: the demo server. Configuration comes from the environment
 // (see config.ts); everything else lives in demo.ts so tests can start it.
 import { constants } from "node:os";
-import { banner, sampleTokenRequest } from "./banner.js";
-import { externalIssuerUnsupported, readConfig, type ServerConfig } from "./config.js";
+import { banner, externalBanner, sampleTokenRequest } from "./banner.js";
+import { readConfig, type ServerConfig } from "./config.js";
 import { type Demo, startDemo } from "./demo.js";
 
 // Exit code 2 means "wrong configuration", as for a command-line usage error.
@@ -13,10 +13,6 @@ try {
   console.error(`connect-jwt demo: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(2);
 }
-if (config.external !== undefined) {
-  console.error(externalIssuerUnsupported(config.external));
-  process.exit(2);
-}
 
 let demo: Demo;
 try {
@@ -25,13 +21,29 @@ try {
     port: config.port,
     corsOrigins: config.corsOrigins,
     log: (line) => console.log(line),
+    ...(config.external === undefined ? {} : { external: config.external }),
   });
 } catch (err) {
-  // E.g. EADDRINUSE. Only the message: a stack adds nothing for the user.
+  // E.g. EADDRINUSE, or (a TypeError) an issuer URL connect-jwt refuses, such
+  // as plain http to a host that is not loopback. Only the message: a stack
+  // adds nothing for the user.
   console.error(`connect-jwt demo: cannot start: ${err instanceof Error ? err.message : err}`);
-  process.exit(1);
+  process.exit(err instanceof TypeError ? 2 : 1);
 }
-console.log(banner(demo.url, await demo.mintToken(sampleTokenRequest)));
+if (config.external === undefined) {
+  console.log(banner(demo.url, await demo.mintToken(sampleTokenRequest)));
+} else {
+  // Load the issuer's keys now, so that a wrong URL shows at once; but an
+  // issuer that is down only delays authentication: the server stays up and
+  // calls with a token get Unavailable until the keys can be had.
+  await demo.warmUp().catch((err: unknown) => {
+    const reason = err instanceof Error && "code" in err ? ` (${String(err.code)})` : "";
+    console.error(
+      `connect-jwt demo: warning: cannot load the issuer's keys yet${reason}; calls with a token get Unavailable until they load (retried on use)`,
+    );
+  });
+  console.log(externalBanner(demo.url, config.external));
+}
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
@@ -8,12 +10,24 @@ import {
   createGrpcTransport,
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
+import {
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  generateKeyPair,
+  jwtVerify,
+  SignJWT,
+} from "jose";
 import { type BufCurlProtocol, bufCurlArgs, bufCurlProtocols } from "../example/banner.js";
-import { externalIssuerVariables } from "../example/config.js";
+import { externalIssuerVariables, readConfig } from "../example/config.js";
 import { corsAllowedHeaders, corsExposedHeaders } from "../example/cors.js";
 import { type Demo, demoAudience, startDemo } from "../example/demo.js";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
+import {
+  notesResource,
+  notesScopes,
+  startOidcProvider,
+  type TestOidcProvider,
+} from "./helpers/oidc-provider.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const buf = fileURLToPath(new URL("../node_modules/.bin/buf", import.meta.url));
@@ -110,7 +124,7 @@ describe("demo server", () => {
       issuer: demo.url,
       audience: demoAudience,
     });
-    assert.equal(protectedHeader.kid, demo.issuer.publicJwk.kid);
+    assert.equal(protectedHeader.kid, demo.issuer?.publicJwk.kid);
     assert.equal(payload.sub, "bob");
     assert.equal(payload.scope, "notes:read");
     assert.equal((payload.exp ?? 0) - (payload.iat ?? 0), 120);
@@ -216,7 +230,7 @@ describe("demo server", () => {
   };
   for (const [name, transport] of Object.entries(transports)) {
     it(`${name}: unary and server streaming with a token, refused without`, async () => {
-      const token = await demo.mintToken({ sub: "carol" });
+      const token = await demo.mintToken({ sub: "carol", scope: "notes:read" });
       const bearer: Interceptor = (next) => (req) => {
         req.header.set("authorization", `Bearer ${token}`);
         return next(req);
@@ -239,7 +253,7 @@ describe("demo server", () => {
   }
 
   it("grpc over HTTP/2: client and bidi streaming carry the subject", async () => {
-    const token = await demo.mintToken({ sub: "dave" });
+    const token = await demo.mintToken({ sub: "dave", scope: "notes:write chat" });
     const client = createClient(DemoService, createGrpcTransport({ baseUrl: demo.url }));
     const headers = { authorization: `Bearer ${token}` };
     async function* texts() {
@@ -281,7 +295,7 @@ describe("demo server options", () => {
 
   it("close() ends an open stream with Unavailable instead of waiting for it", async () => {
     const demo = await startDemo({ drainTimeoutMs: 5000 });
-    const token = await demo.mintToken({});
+    const token = await demo.mintToken({ scope: "chat" });
     const client = createClient(DemoService, createGrpcTransport({ baseUrl: demo.url }));
     let stop = () => {};
     async function* idle() {
@@ -290,17 +304,202 @@ describe("demo server options", () => {
         stop = resolve;
       });
     }
-    const replies = client.chat(idle(), { headers: { authorization: `Bearer ${token}` } });
-    const iterator = replies[Symbol.asyncIterator]();
-    assert.equal((await iterator.next()).value?.text, "hello");
-    const started = Date.now();
-    await demo.close();
-    assert.ok(Date.now() - started < 2000, "close() waited for the idle stream");
-    await assert.rejects(iterator.next(), (err) => {
-      return ConnectError.from(err).code === Code.Unavailable;
-    });
-    stop();
+    try {
+      const replies = client.chat(idle(), { headers: { authorization: `Bearer ${token}` } });
+      const iterator = replies[Symbol.asyncIterator]();
+      assert.equal((await iterator.next()).value?.text, "hello");
+      const started = Date.now();
+      await demo.close();
+      assert.ok(Date.now() - started < 2000, "close() waited for the idle stream");
+      await assert.rejects(iterator.next(), (err) => {
+        return ConnectError.from(err).code === Code.Unavailable;
+      });
+    } finally {
+      // Also when an assertion failed: an open server would keep the test process alive.
+      stop();
+      await demo.close();
+    }
   });
+});
+
+describe("readConfig: the external issuer variables", () => {
+  const issuerUrl = "https://auth.example.test/";
+  const jwksUrl = "https://auth.example.test/keys";
+  const issuer = "https://auth.example.test/";
+
+  it("no JWT_* variable: the embedded issuer", () => {
+    assert.equal(readConfig({}).external, undefined);
+    assert.equal(readConfig({ JWT_ISSUER_URL: "", JWT_AUDIENCE: " " }).external, undefined);
+  });
+
+  it("JWT_ISSUER_URL: discovery, with JWT_AUDIENCE or the demo's audience", () => {
+    assert.deepEqual(readConfig({ JWT_ISSUER_URL: issuerUrl }).external, {
+      issuerUrl,
+      audience: demoAudience,
+    });
+    assert.deepEqual(readConfig({ JWT_ISSUER_URL: issuerUrl, JWT_AUDIENCE: "api" }).external, {
+      issuerUrl,
+      audience: "api",
+    });
+  });
+
+  it("JWT_JWKS_URL: with JWT_ISSUER and JWT_AUDIENCE", () => {
+    const env = { JWT_JWKS_URL: jwksUrl, JWT_ISSUER: issuer, JWT_AUDIENCE: "api" };
+    assert.deepEqual(readConfig(env).external, { jwksUrl, issuer, audience: "api" });
+  });
+
+  const mistakes: [string, Record<string, string>, RegExp][] = [
+    [
+      "JWKS URL without issuer",
+      { JWT_JWKS_URL: jwksUrl, JWT_AUDIENCE: "api" },
+      /^JWT_JWKS_URL also needs JWT_ISSUER \(/,
+    ],
+    [
+      "JWKS URL without audience",
+      { JWT_JWKS_URL: jwksUrl, JWT_ISSUER: issuer },
+      /^JWT_JWKS_URL also needs JWT_AUDIENCE \(/,
+    ],
+    [
+      "JWKS URL alone",
+      { JWT_JWKS_URL: jwksUrl },
+      /^JWT_JWKS_URL also needs JWT_ISSUER \(.*\) and JWT_AUDIENCE \(/,
+    ],
+    ["both URLs", { JWT_JWKS_URL: jwksUrl, JWT_ISSUER_URL: issuerUrl }, /not both/],
+    [
+      "issuer URL with an issuer",
+      { JWT_ISSUER_URL: issuerUrl, JWT_ISSUER: issuer },
+      /unset JWT_ISSUER$/,
+    ],
+    [
+      "an audience alone",
+      { JWT_AUDIENCE: "api" },
+      /^JWT_AUDIENCE needs JWT_ISSUER_URL .* or JWT_JWKS_URL/,
+    ],
+    ["an issuer alone", { JWT_ISSUER: issuer }, /^JWT_ISSUER needs JWT_ISSUER_URL/],
+    [
+      "an issuer URL that is no URL",
+      { JWT_ISSUER_URL: "auth.example.test" },
+      /^JWT_ISSUER_URL must be an https URL/,
+    ],
+    [
+      "a JWKS URL of another scheme",
+      { JWT_JWKS_URL: "ftp://auth.example.test/k", JWT_ISSUER: issuer, JWT_AUDIENCE: "api" },
+      /^JWT_JWKS_URL must be an https URL/,
+    ],
+  ];
+  for (const [name, env, message] of mistakes) {
+    it(`${name}: a TypeError naming the variable, not the value`, () => {
+      assert.throws(
+        () => readConfig(env),
+        (err: unknown) => {
+          assert.ok(err instanceof TypeError);
+          assert.match(err.message, message);
+          for (const value of Object.values(env)) {
+            assert.ok(!err.message.includes(value), `echoed ${value}`);
+          }
+          return true;
+        },
+      );
+    });
+  }
+});
+
+// The audience of the demo's default configuration, as a resource of the provider.
+const demoResource = "https://demo.example/";
+
+/** Clients of the demo with a bearer token, on the protocols it serves. */
+const externalTransports = {
+  "connect over HTTP/1.1": (baseUrl: string) =>
+    createConnectTransport({ baseUrl, httpVersion: "1.1" }),
+  "grpc over HTTP/2 (h2c)": (baseUrl: string) => createGrpcTransport({ baseUrl }),
+  "grpc-web over HTTP/1.1": (baseUrl: string) =>
+    createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
+};
+
+describe("demo server with an external issuer (oidc-provider)", () => {
+  let op: TestOidcProvider;
+  before(async () => {
+    op = await startOidcProvider({
+      resources: { [demoResource]: demoAudience, [notesResource]: notesResource },
+    });
+  });
+  after(() => op.close());
+
+  const modes: {
+    name: string;
+    env: () => Record<string, string>;
+    resource: string;
+    wrong: string;
+  }[] = [
+    {
+      name: "JWT_ISSUER_URL (discovery, default audience)",
+      env: () => ({ JWT_ISSUER_URL: op.issuer }),
+      resource: demoResource,
+      wrong: notesResource,
+    },
+    {
+      name: "JWT_JWKS_URL with JWT_ISSUER and JWT_AUDIENCE",
+      env: () => ({ JWT_JWKS_URL: op.jwksUri, JWT_ISSUER: op.issuer, JWT_AUDIENCE: notesResource }),
+      resource: notesResource,
+      wrong: demoResource,
+    },
+  ];
+  for (const mode of modes) {
+    describe(mode.name, () => {
+      let demo: Demo;
+      before(async () => {
+        const { external } = readConfig(mode.env());
+        assert.ok(external !== undefined);
+        demo = await startDemo({ external });
+      });
+      after(() => demo.close());
+
+      it("loads the provider's keys at warm-up", async () => {
+        const before = op.requests("/jwks");
+        await demo.warmUp();
+        assert.equal(op.requests("/jwks"), before + 1);
+      });
+
+      for (const [name, transport] of Object.entries(externalTransports)) {
+        it(`${name}: WhoAmI accepts the provider's token, refuses another audience`, async () => {
+          const client = createClient(DemoService, transport(demo.url));
+          const headers = {
+            authorization: `Bearer ${await op.token({ resource: mode.resource })}`,
+          };
+          const reply = await client.whoAmI({}, { headers });
+          assert.equal(reply.subject, op.clientId);
+          assert.equal(reply.issuer, op.issuer);
+          assert.deepEqual(reply.scopes, notesScopes.split(" "));
+          assert.equal(JSON.parse(reply.claimsJson).client_id, op.clientId);
+          const notes = [];
+          for await (const res of client.listNotes({ limit: 2 }, { headers })) {
+            notes.push(res.note?.owner);
+          }
+          assert.deepEqual(notes, [op.clientId, op.clientId]);
+          const wrong = await op.token({ resource: mode.wrong });
+          for (const authorization of [`Bearer ${wrong}`, undefined]) {
+            await assert.rejects(
+              client.whoAmI({}, { headers: authorization ? { authorization } : {} }),
+              (err) => ConnectError.from(err).code === Code.PermissionDenied,
+            );
+          }
+        });
+      }
+
+      it("serves no issuer endpoints, mints no token, and says whom it trusts", async () => {
+        const token = await fetch(`${demo.url}/demo/token`, { method: "POST", body: "{}" });
+        assert.equal(token.status, 404);
+        for (const path of ["/.well-known/openid-configuration", "/.well-known/jwks.json"]) {
+          assert.equal((await fetch(`${demo.url}${path}`)).status, 404, path);
+        }
+        assert.equal(demo.issuer, undefined);
+        await assert.rejects(demo.mintToken({}), /external issuer/);
+        const home = await (await fetch(demo.url)).text();
+        assert.ok(home.includes(op.issuer), home);
+        assert.ok(!home.includes("/demo/token"), home);
+      });
+    });
+  }
 });
 
 describe("npm start (example/server.ts)", () => {
@@ -310,51 +509,80 @@ describe("npm start (example/server.ts)", () => {
     for (const name of ["HOST", "CORS_ORIGINS", ...externalIssuerVariables]) {
       delete base[name];
     }
-    return { ...base, ...extra };
+    return { ...base, PORT: "0", ...extra };
   }
 
-  function exited(child: ChildProcess): Promise<number | null> {
-    return new Promise((resolve) => {
+  /** `npm start` as a child process, its output collected. */
+  function start(extra: Record<string, string> = {}) {
+    const child: ChildProcess = spawn(process.execPath, [tsx, "example/server.ts"], {
+      cwd: root,
+      env: env(extra),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const exit = new Promise<number | null>((resolve) => {
       if (child.exitCode !== null) {
         resolve(child.exitCode);
       } else {
         child.once("exit", (code) => resolve(code));
       }
     });
-  }
-
-  it("serves on the port it prints, the printed commands work, SIGTERM stops it", async () => {
-    const child = spawn(process.execPath, [tsx, "example/server.ts"], {
-      cwd: root,
-      env: env({ PORT: "0" }),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const exit = exited(child);
-    let stdout = "";
-    let stderr = "";
+    const out = { stdout: "", stderr: "" };
     child.stdout?.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
+      out.stdout += chunk.toString();
     });
     child.stderr?.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
+      out.stderr += chunk.toString();
     });
-    try {
-      // The banner ends with the token-minting command.
+    /** Resolves to the server's URL once stdout matches `pattern`. */
+    async function until(pattern: RegExp): Promise<string> {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         new Promise<void>((resolve) => {
-          const check = () => /\/demo\/token\n/.test(stdout) && resolve();
+          const check = () => pattern.test(out.stdout) && resolve();
           child.stdout?.on("data", check);
+          check();
         }),
-        exit.then((code) => assert.fail(`exited early (${code}): ${stderr}`)),
+        exit.then((code) => assert.fail(`exited early (${code}): ${out.stderr}`)),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no banner: ${stdout}${stderr}`)), 8000);
+          timer = setTimeout(
+            () => reject(new Error(`no banner: ${out.stdout}${out.stderr}`)),
+            8000,
+          );
         }),
       ]).finally(() => clearTimeout(timer));
-      const url = /listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(stdout);
-      assert.ok(url?.[1] !== undefined, stdout);
+      const url = /listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(out.stdout);
+      assert.ok(url?.[1] !== undefined, out.stdout);
       assert.notEqual(Number(url[2]), 0);
-      const ping = await fetch(`${url[1]}/demo.v1.DemoService/Ping`, {
+      return url[1];
+    }
+    return { child, exit, out, until };
+  }
+
+  /** Runs every printed `npx buf curl` line as printed, with `$TOKEN` set. */
+  async function runPrinted(stdout: string, token: string) {
+    const lines = stdout.split("\n").filter((line) => line.startsWith("npx buf curl "));
+    assert.ok(lines.length >= 3, stdout);
+    const runs = await Promise.all(
+      lines.map((line) =>
+        run("sh", ["-c", line.replace(/^npx buf /, `"${buf}" `)], {
+          ...process.env,
+          TOKEN: token,
+        }),
+      ),
+    );
+    for (const [i, out] of runs.entries()) {
+      assert.equal(out.code, 0, `${lines[i]}\n${out.stderr}`);
+    }
+    return runs;
+  }
+
+  it("serves on the port it prints, the printed commands work, SIGTERM stops it", async () => {
+    const server = start();
+    const { out } = server;
+    try {
+      // The banner ends with the token-minting command.
+      const url = await server.until(/\/demo\/token\n/);
+      const ping = await fetch(`${url}/demo.v1.DemoService/Ping`, {
         method: "POST",
         headers: { "content-type": "application/json", "connect-protocol-version": "1" },
         body: '{"text":"up"}',
@@ -362,48 +590,114 @@ describe("npm start (example/server.ts)", () => {
       assert.deepEqual(await ping.json(), { text: "up" });
 
       // Run every printed buf curl line as printed, with the printed token.
-      const token = /^export TOKEN=(\S+)$/m.exec(stdout)?.[1];
+      const token = /^export TOKEN=(\S+)$/m.exec(out.stdout)?.[1];
       assert.ok(token !== undefined);
-      const lines = stdout.split("\n").filter((line) => line.startsWith("npx buf curl "));
-      assert.ok(lines.length >= 3, stdout);
-      const runs = await Promise.all(
-        lines.map((line) =>
-          run("sh", ["-c", line.replace(/^npx buf /, `"${buf}" `)], {
-            ...process.env,
-            TOKEN: token,
-          }),
-        ),
-      );
-      for (const [i, out] of runs.entries()) {
-        assert.equal(out.code, 0, `${lines[i]}\n${out.stderr}`);
-      }
-      assert.ok(runs.filter((out) => out.stdout.includes('"subject": "demo"')).length >= 3);
+      const runs = await runPrinted(out.stdout, token);
+      assert.ok(runs.filter((r) => r.stdout.includes('"subject": "demo"')).length >= 3);
 
       // A refused token is logged by reason, never by value.
       const bad = `${token.slice(0, -8)}AAAAAAAA`;
-      const denied = await run(buf, bufCurlArgs(url[1], "connect", "WhoAmI", { token: bad }));
+      const denied = await run(buf, bufCurlArgs(url, "connect", "WhoAmI", { token: bad }));
       assert.equal(denied.code, Code.PermissionDenied * 8);
-      child.kill("SIGTERM");
-      assert.equal(await exit, 0);
-      const afterBanner = stdout.slice(stdout.indexOf("/demo/token\n"));
+      server.child.kill("SIGTERM");
+      assert.equal(await server.exit, 0);
+      const afterBanner = out.stdout.slice(out.stdout.indexOf("/demo/token\n"));
       assert.match(afterBanner, /denied demo\.v1\.DemoService\/WhoAmI/);
-      assert.ok(!afterBanner.includes(bad) && !stderr.includes(bad));
+      assert.ok(!afterBanner.includes(bad) && !out.stderr.includes(bad));
       assert.ok(!afterBanner.includes(token.split(".")[2] ?? token));
     } finally {
-      child.kill("SIGKILL");
+      server.child.kill("SIGKILL");
     }
   });
 
-  it("refuses an external issuer for now, with exit code 2", async () => {
-    const value = "https://issuer.example/";
-    const out = await run(process.execPath, [tsx, "example/server.ts"], {
-      ...env({ PORT: "0" }),
-      JWT_ISSUER_URL: value,
-    });
-    assert.equal(out.code, 2);
-    assert.match(out.stderr, /JWT_ISSUER_URL/);
-    assert.match(out.stderr, /key.sources/);
-    assert.ok(!out.stderr.includes(value), "printed the value");
-    assert.equal(out.stdout, "");
+  it("exits with 2, naming the variable, when the external issuer is misconfigured", async () => {
+    const jwksUrl = "https://issuer.example/keys";
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ JWT_JWKS_URL: jwksUrl, JWT_AUDIENCE: "api" }, /JWT_JWKS_URL also needs JWT_ISSUER \(/],
+      [{ JWT_JWKS_URL: jwksUrl, JWT_ISSUER: "https://issuer.example/" }, /needs JWT_AUDIENCE \(/],
+      // Plain http is for loopback only: connect-jwt refuses it, and that is a usage error too.
+      [{ JWT_ISSUER_URL: "http://issuer.example/" }, /issuerUrl must use https/],
+    ];
+    const outs = await Promise.all(
+      cases.map(([vars]) => run(process.execPath, [tsx, "example/server.ts"], env(vars))),
+    );
+    for (const [i, out] of outs.entries()) {
+      const [vars, message] = cases[i] ?? [{}, /$^/];
+      assert.equal(out.code, 2, out.stderr);
+      assert.match(out.stderr, message);
+      for (const value of Object.values(vars)) {
+        assert.ok(!out.stderr.includes(value), `printed ${value}`);
+      }
+      assert.equal(out.stdout, "");
+    }
+  });
+
+  it("JWT_ISSUER_URL: trusts the provider, mints nothing, the printed commands work with its token", async () => {
+    const op = await startOidcProvider({ resources: { [demoResource]: demoAudience } });
+    const server = start({ JWT_ISSUER_URL: op.issuer });
+    const { out } = server;
+    try {
+      // The external banner ends with the ListNotes command.
+      const url = await server.until(/ListNotes\n/);
+      assert.equal(op.requests("/jwks"), 1, "warmed up before the banner");
+      assert.match(
+        out.stdout,
+        new RegExp(`issuer: +${op.issuer} \\(OIDC discovery\\), audience ${demoAudience}`),
+      );
+      assert.match(out.stdout, /^export TOKEN=<the access token>$/m);
+      assert.doesNotMatch(out.stdout, /eyJ/, "printed a token");
+      assert.equal(out.stderr, "");
+      assert.equal((await fetch(`${url}/demo/token`, { method: "POST" })).status, 404);
+
+      const token = await op.token({ resource: demoResource });
+      const runs = await runPrinted(out.stdout, token);
+      const whoAmI = runs.filter((r) => r.stdout.includes(`"subject": "${op.clientId}"`));
+      assert.equal(whoAmI.length, 3, "WhoAmI over connect, grpc and grpcweb");
+      server.child.kill("SIGTERM");
+      assert.equal(await server.exit, 0);
+      assert.ok(!out.stdout.includes(token.split(".")[2] ?? token), "logged the token");
+    } finally {
+      server.child.kill("SIGKILL");
+      await op.close();
+    }
+  });
+
+  it("JWT_JWKS_URL of an issuer that is down: a warning, then it serves and answers Unavailable", async () => {
+    const down = http.createServer((_req, res) => res.writeHead(503).end());
+    await new Promise<void>((resolve) => down.listen(0, "127.0.0.1", resolve));
+    const jwksUrl = `http://127.0.0.1:${(down.address() as AddressInfo).port}/jwks`;
+    const issuer = "https://down.example/";
+    const server = start({ JWT_JWKS_URL: jwksUrl, JWT_ISSUER: issuer, JWT_AUDIENCE: "api" });
+    try {
+      const url = await server.until(/ListNotes\n/);
+      assert.match(server.out.stderr, /warning: cannot load the issuer's keys yet/);
+      assert.match(server.out.stdout, /issuer: +https:\/\/down\.example\/, keys from http:\/\/127/);
+      const rpc = (authorization?: string) =>
+        fetch(`${url}/demo.v1.DemoService/WhoAmI`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            ...(authorization === undefined ? {} : { authorization }),
+          },
+          body: "{}",
+        });
+      const { privateKey } = await generateKeyPair("ES256");
+      const token = await new SignJWT({ sub: "x" })
+        .setProtectedHeader({ alg: "ES256", kid: "k" })
+        .setIssuer(issuer)
+        .setAudience("api")
+        .setExpirationTime("5m")
+        .sign(privateKey);
+      const unavailable = await rpc(`Bearer ${token}`);
+      assert.equal(unavailable.status, 503);
+      assert.equal(((await unavailable.json()) as { code: string }).code, "unavailable");
+      assert.equal((await rpc()).status, 403, "no token is still refused as such");
+      server.child.kill("SIGTERM");
+      assert.equal(await server.exit, 0);
+    } finally {
+      server.child.kill("SIGKILL");
+      down.closeAllConnections();
+      await new Promise<void>((resolve) => down.close(() => resolve()));
+    }
   });
 });
