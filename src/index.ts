@@ -11,6 +11,7 @@ export {
 export { type ClaimsSource, claimsKey, getClaims, requireClaims } from "./connect/context.js";
 export type { JwtClaims } from "./core/claims.js";
 export { AuthError, type AuthErrorCode, type BearerChallenge } from "./core/errors.js";
+export { KeySetError } from "./core/fetch-json.js";
 export { parseBearerToken } from "./core/bearer-token.js";
 export {
   createVerifier,

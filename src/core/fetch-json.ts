@@ -7,11 +7,12 @@ export interface FetchLimits {
 }
 
 /**
- * FetchJsonError says why a key document could not be had. Its message names
- * the URL's origin and the failure, never the body.
+ * KeySetError says why keys could not be had: the fetch failed, or the JWKS or
+ * discovery document was unusable. Its message names the URL and the failure,
+ * never the body, so it can be logged; it is the `cause` of the AuthError.
  */
-export class FetchJsonError extends Error {
-  override readonly name = "FetchJsonError";
+export class KeySetError extends Error {
+  override readonly name = "KeySetError";
 }
 
 /**
@@ -32,31 +33,31 @@ export async function fetchJson(url: URL, limits: FetchLimits): Promise<Record<s
     });
     if (res.status !== 200) {
       await res.body?.cancel().catch(() => {});
-      throw new FetchJsonError(`${where} answered HTTP ${res.status}`);
+      throw new KeySetError(`${where} answered HTTP ${res.status}`);
     }
     const length = Number(res.headers.get("content-length") ?? 0);
     if (length > limits.maxBodyBytes) {
       await res.body?.cancel().catch(() => {});
-      throw new FetchJsonError(`${where} sent more than ${limits.maxBodyBytes} bytes`);
+      throw new KeySetError(`${where} sent more than ${limits.maxBodyBytes} bytes`);
     }
     body = await readCapped(res, limits.maxBodyBytes, where);
   } catch (err) {
-    if (err instanceof FetchJsonError) {
+    if (err instanceof KeySetError) {
       throw err;
     }
     const reason = signal.aborted
       ? `timed out after ${limits.timeoutMs} ms`
       : "could not be fetched";
-    throw new FetchJsonError(`${where} ${reason}`, { cause: err });
+    throw new KeySetError(`${where} ${reason}`, { cause: err });
   }
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch {
-    throw new FetchJsonError(`${where} did not answer with JSON`);
+    throw new KeySetError(`${where} did not answer with JSON`);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw new FetchJsonError(`${where} did not answer with a JSON object`);
+    throw new KeySetError(`${where} did not answer with a JSON object`);
   }
   return json as Record<string, unknown>;
 }
@@ -77,7 +78,7 @@ async function readCapped(res: Response, maxBytes: number, where: string): Promi
     total += value.byteLength;
     if (total > maxBytes) {
       await reader.cancel().catch(() => {});
-      throw new FetchJsonError(`${where} sent more than ${maxBytes} bytes`);
+      throw new KeySetError(`${where} sent more than ${maxBytes} bytes`);
     }
     text += decoder.decode(value, { stream: true });
   }

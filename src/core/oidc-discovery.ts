@@ -1,4 +1,4 @@
-import { checkUrl, type FetchLimits, fetchJson } from "./fetch-json.js";
+import { checkUrl, type FetchLimits, fetchJson, KeySetError } from "./fetch-json.js";
 
 /**
  * discoverJwksUri returns a function that finds the issuer's JWKS URL through
@@ -18,12 +18,18 @@ export function discoverJwksUri(issuer: string, limits: FetchLimits): () => Prom
     }
     const doc = await fetchJson(documentUrl, limits);
     if (doc.issuer !== issuer) {
-      throw new Error("the discovery document names another issuer");
+      throw new KeySetError(`${documentUrl.href} names another issuer`);
     }
     if (typeof doc.jwks_uri !== "string") {
-      throw new Error("the discovery document has no jwks_uri");
+      throw new KeySetError(`${documentUrl.href} has no jwks_uri`);
     }
-    found = checkUrl(doc.jwks_uri, "jwks_uri");
+    try {
+      found = checkUrl(doc.jwks_uri, "jwks_uri");
+    } catch (err) {
+      throw new KeySetError(
+        `${documentUrl.href}: ${err instanceof Error ? err.message : "bad jwks_uri"}`,
+      );
+    }
     return found;
   };
 }

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, errors, type JWK, type JWTVerifyGetKey } from "jose";
 import { AuthError, safeCause } from "./errors.js";
-import { type FetchLimits, fetchJson } from "./fetch-json.js";
+import { type FetchLimits, fetchJson, KeySetError } from "./fetch-json.js";
 import { checkPublicJwk } from "./public-key.js";
 
 /** Timing and size limits of a remote key set, all in milliseconds and bytes. */
@@ -85,7 +85,9 @@ export function createRemoteKeySet(
   }
 
   function unavailable(): AuthError {
-    return new AuthError("ERR_KEYS_UNAVAILABLE", { cause: safeCause(lastError) });
+    // Our own errors say what failed (URL, status, timeout) and hold no token.
+    const cause = lastError instanceof KeySetError ? lastError : safeCause(lastError);
+    return new AuthError("ERR_KEYS_UNAVAILABLE", { cause });
   }
 
   return {
@@ -139,7 +141,7 @@ const privateMembers = ["d", "p", "q", "dp", "dq", "qi", "k"];
 function usableKeys(doc: Record<string, unknown>): JWK[] {
   const { keys } = doc;
   if (!Array.isArray(keys)) {
-    throw new Error("the JWKS document has no keys array");
+    throw new KeySetError("the JWKS document has no keys array");
   }
   const usableKeys: JWK[] = [];
   for (const key of keys as unknown[]) {
@@ -147,7 +149,7 @@ function usableKeys(doc: Record<string, unknown>): JWK[] {
       continue;
     }
     if (privateMembers.some((m) => m in key)) {
-      throw new Error("the JWKS document holds private or symmetric key material");
+      throw new KeySetError("the JWKS document holds private or symmetric key material");
     }
     const jwk = key as JWK;
     if (jwk.use !== undefined && jwk.use !== "sig") {

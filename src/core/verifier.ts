@@ -194,7 +194,7 @@ function createSelector(
     const provider = createProvider(options, clockTolerance, limits, where);
     return Object.assign((_iss: unknown) => provider, { providers: [provider] });
   }
-  const stray = keySourceKeys.filter((k) => options[k] !== undefined);
+  const stray = [...keySourceKeys, "issuer" as const].filter((k) => options[k] !== undefined);
   if (stray.length > 0) {
     throw new TypeError(
       `${where}: with \`issuers\`, give ${stray.join(", ")} inside each issuer, not at the top level`,
