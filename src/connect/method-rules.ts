@@ -64,7 +64,7 @@ export function createRuleBook(
     );
   }
   for (const name of publicMethods) {
-    if (code.has(checkName(name, `${where}: publicMethods`))) {
+    if (Object.hasOwn(options.rules ?? {}, checkName(name, `${where}: publicMethods`))) {
       throw new TypeError(`${where}: ${name} is in both publicMethods and rules; keep one`);
     }
     code.set(name, { public: true });
@@ -119,6 +119,17 @@ export function createRuleBook(
     assertRules(services, { requireExplicit = false } = {}) {
       const problems: string[] = [];
       for (const service of services) {
+        // A rule in code for a method the service does not have guards nothing: likely a typo.
+        for (const name of code.keys()) {
+          const [serviceName, method] = name.split("/");
+          if (
+            serviceName === service.typeName &&
+            method !== "*" &&
+            !service.methods.some((m) => m.name === method)
+          ) {
+            problems.push(`rules["${name}"] names no method of ${service.typeName}`);
+          }
+        }
         for (const method of service.methods) {
           try {
             const { source } = resolve(method);

@@ -7,7 +7,7 @@ import type { JwtClaims } from "./claims.js";
  */
 export type ClaimPath = string | readonly string[];
 
-/** Where scopes and roles are read from, beyond the defaults. */
+/** Where scopes and roles are read from, instead of the defaults. */
 export interface ClaimSetOptions {
   /** Claims that hold scopes. Default `["scope", "scp", "permissions"]`. */
   scopeClaims?: readonly ClaimPath[];

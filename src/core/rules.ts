@@ -1,4 +1,4 @@
-import { CelScalar, celEnv, isCelError, listType, mapType, parse, plan } from "@bufbuild/cel";
+import { type CelProgram, compileCel } from "./cel-rule.js";
 import { type ClaimSets, claimAt } from "./claim-sets.js";
 import type { JwtClaims } from "./claims.js";
 import { AuthError, safeCause } from "./errors.js";
@@ -60,15 +60,17 @@ export interface CompiledRule {
 }
 
 const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 scope-token
-const env = celEnv({
-  variables: {
-    claims: mapType(CelScalar.STRING, CelScalar.DYN),
-    scopes: listType(CelScalar.STRING),
-    roles: listType(CelScalar.STRING),
-    method: CelScalar.STRING,
-  },
-});
-
+const ruleFields = [
+  "public",
+  "scopes",
+  "anyScopes",
+  "roles",
+  "anyRoles",
+  "claimEquals",
+  "claimIncludes",
+  "check",
+  "expr",
+];
 /**
  * compileRule checks a rule and compiles it, once, for `where` (a method name
  * in messages). A mistake, a broken CEL expression included, throws a
@@ -84,21 +86,32 @@ export function compileRule(
       `${where}: a rule is an object such as { scopes: ["notes:read"] } or { public: true }`,
     );
   }
+  for (const field of Object.keys(rule)) {
+    if (!ruleFields.includes(field)) {
+      throw new TypeError(
+        `${where}: unknown rule field "${field}"; a rule has ${ruleFields.join(", ")}`,
+      );
+    }
+  }
   const { public: isPublic = false, check, expr } = rule;
+  if (typeof isPublic !== "boolean") {
+    throw new TypeError(`${where}: public must be true or false`);
+  }
   const scopes = list(rule.scopes, `${where}: scopes`, true);
   const anyScopes = list(rule.anyScopes, `${where}: anyScopes`, true);
   const roles = list(rule.roles, `${where}: roles`);
   const anyRoles = list(rule.anyRoles, `${where}: anyRoles`);
-  const equals = Object.entries(rule.claimEquals ?? {}).map(
-    ([path, value]) => [path.split("."), value] as const,
-  );
-  const includes = Object.entries(rule.claimIncludes ?? {}).map(
-    ([path, value]) => [path.split("."), value] as const,
-  );
+  const equals = claimValues(rule.claimEquals, `${where}: claimEquals`, [
+    "string",
+    "number",
+    "boolean",
+  ]);
+  const includes = claimValues(rule.claimIncludes, `${where}: claimIncludes`, ["string", "number"]);
   if (check !== undefined && typeof check !== "function") {
     throw new TypeError(`${where}: check must be a function (claims, call) => boolean`);
   }
-  const program = expr === undefined || expr === "" ? undefined : compileExpr(expr, where);
+  const program: CelProgram | undefined =
+    expr === undefined || expr === "" ? undefined : compileCel(expr, where);
   const constrained =
     [scopes, anyScopes, roles, anyRoles].some((l) => l.length > 0) ||
     equals.length + includes.length > 0;
@@ -128,32 +141,48 @@ export function compileRule(
       if (!claimsOk) {
         return new AuthError("ERR_ACCESS_DENIED");
       }
-      if (program !== undefined) {
-        const result = program({
-          claims: celClaims(claims),
-          scopes: [...have],
-          roles: [...held],
-          method: call.method,
-        });
-        if (result !== true) {
-          return isCelError(result)
-            ? new AuthError("ERR_RULE_FAILED")
-            : new AuthError("ERR_ACCESS_DENIED");
-        }
+      const verdict = program?.(claims, sets(claims), call.method) ?? "allow";
+      if (verdict !== "allow") {
+        // CEL's own message may quote claim values: only say that it failed.
+        return verdict === "error"
+          ? new AuthError("ERR_RULE_FAILED", { cause: new Error("CEL evaluation error") })
+          : new AuthError("ERR_ACCESS_DENIED");
       }
       return check === undefined ? undefined : runCheck(check, claims, call);
     },
   };
 }
 
-function compileExpr(expr: string, where: string) {
-  try {
-    return plan(env, parse(expr));
-  } catch (err) {
+function claimValues(
+  value: Readonly<Record<string, unknown>> | undefined,
+  where: string,
+  types: readonly string[],
+): (readonly [readonly string[], string | number | boolean])[] {
+  if (value === undefined) {
+    return [];
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new TypeError(
-      `${where}: the CEL expression ${JSON.stringify(expr)} does not compile: ${String(err)}`,
+      `${where} must be an object of claim paths and values, e.g. { tenant: "acme" }`,
     );
   }
+  return Object.entries(value).map(([path, expected]) => {
+    const segments = path.split(".");
+    if (segments.some((s) => s === "")) {
+      throw new TypeError(
+        `${where}: ${JSON.stringify(path)} is not a claim path like "org.tenant"`,
+      );
+    }
+    if (
+      !types.includes(typeof expected) ||
+      (typeof expected === "number" && !Number.isFinite(expected))
+    ) {
+      throw new TypeError(
+        `${where}: the value for ${JSON.stringify(path)} must be a ${types.join(" or ")}`,
+      );
+    }
+    return [segments, expected as string | number | boolean] as const;
+  });
 }
 
 async function runCheck(check: NonNullable<Rule["check"]>, claims: JwtClaims, call: CallInfo) {
@@ -183,30 +212,7 @@ function list(
   return value;
 }
 
-function contains(value: unknown, wanted: string | number): boolean {
+function contains(value: unknown, wanted: string | number | boolean): boolean {
   const entries = typeof value === "string" ? value.split(" ") : Array.isArray(value) ? value : [];
   return entries.includes(wanted);
-}
-
-const celMemo = new WeakMap<JwtClaims, Map<string, never>>();
-
-/** The claims as a CEL map, converted once per (frozen) claims object. */
-function celClaims(claims: JwtClaims): Map<string, never> {
-  let map = celMemo.get(claims);
-  if (map === undefined) {
-    map = toCel(claims) as Map<string, never>;
-    celMemo.set(claims, map);
-  }
-  return map;
-}
-
-/** Turns claims into CEL values: objects become maps, numbers stay numbers (CEL doubles). */
-function toCel(value: unknown): unknown {
-  if (Array.isArray(value)) {
-    return value.map(toCel);
-  }
-  if (typeof value === "object" && value !== null) {
-    return new Map(Object.entries(value).map(([k, v]) => [k, toCel(v)]));
-  }
-  return value;
 }
