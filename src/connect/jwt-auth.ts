@@ -14,6 +14,7 @@ import { createVerifier, type VerifierOptions } from "../core/verifier.js";
 import { toConnectError } from "./connect-error.js";
 import { claimsKey, failureCodeKey } from "./context.js";
 import { type AssertRulesOptions, createRuleBook, type RuleOptions } from "./method-rules.js";
+import { endAtExpiry } from "./stream-expiry.js";
 
 /** The RPC protocol of a call, as Connect names it. */
 export type Protocol = "connect" | "grpc" | "grpc-web";
@@ -55,6 +56,12 @@ export interface JwtAuthOptions extends VerifierOptions, RuleOptions, ClaimSetOp
    * the keys cannot be loaded always get `Code.Unavailable`.
    */
   failureCode?: Code;
+  /**
+   * End a server-streaming or bidi call when its token expires (at `exp` plus
+   * the clock tolerance), with the failure code and `error="invalid_token"`.
+   * Default true. Needs the interceptor (a request gate cannot end a stream).
+   */
+  endStreamsAtExpiry?: boolean;
   /** Called for every refused call. Exceptions it throws are ignored. */
   onDenied?: (event: DeniedEvent) => void;
   /** Called for every call whose token was verified. Exceptions it throws are ignored. */
@@ -144,7 +151,10 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
   if (!Object.values(Code).includes(failureCode)) {
     throw new TypeError(`${where}: failureCode must be a Code, e.g. Code.Unauthenticated`);
   }
-  const { onDenied, onAuthenticated } = options;
+  const { onDenied, onAuthenticated, endStreamsAtExpiry = true } = options;
+  if (typeof endStreamsAtExpiry !== "boolean") {
+    throw new TypeError(`${where}: endStreamsAtExpiry must be true or false`);
+  }
   for (const [name, hook] of Object.entries({ onDenied, onAuthenticated })) {
     if (hook !== undefined && typeof hook !== "function") {
       throw new TypeError(`${where}: ${name} must be a function`);
@@ -207,11 +217,23 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
       ctx.values.set(decidedBy, self);
     },
     interceptor: (next) => async (req) => {
+      const protocol = protocolOf(req.header.get("content-type"));
       if (req.contextValues.get(decidedBy) !== self) {
-        const protocol = protocolOf(req.header.get("content-type"));
         record(req.contextValues, await authenticate(req.method, req.header, protocol));
       }
-      return next(req);
+      const res = await next(req);
+      const exp = req.contextValues.get(claimsKey)?.exp;
+      if (!res.stream || !endStreamsAtExpiry || typeof exp !== "number") {
+        return res;
+      }
+      const method = `${req.service.typeName}/${req.method.name}`;
+      const deadlineMs = (exp + verifier.clockTolerance) * 1000;
+      const message = endAtExpiry(res.message, deadlineMs, () => {
+        const error = new AuthError("ERR_TOKEN_EXPIRED");
+        notify(onDenied, { reason: error.code, error, method, protocol });
+        return toConnectError(error, failureCode);
+      });
+      return { ...res, message };
     },
   };
 }

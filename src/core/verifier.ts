@@ -65,6 +65,8 @@ export interface Verifier {
   warmUp(): Promise<void>;
   /** The longest token the verifier accepts, for header parsing. */
   readonly maxTokenSize: number;
+  /** The clock tolerance in seconds, for checks made after verification (stream expiry). */
+  readonly clockTolerance: number;
 }
 
 const defaultClockTolerance = 5;
@@ -134,6 +136,7 @@ export function createVerifier(options: VerifierOptions, where = "createVerifier
 
   return {
     maxTokenSize,
+    clockTolerance,
     async warmUp() {
       await Promise.all(select.providers.map((p) => p.warmUp?.()));
     },

@@ -88,9 +88,18 @@ function routes(calls: HandlerCall[]) {
       whoAmI(_req, ctx) {
         return { subject: record(calls, "WhoAmI", ctx) };
       },
-      async *listNotes(_req, ctx) {
+      async *listNotes(req, ctx) {
         const owner = record(calls, "ListNotes", ctx);
-        for (const id of ["1", "2"]) {
+        // limit > 0 asks for a slow stream: that many notes, 100 ms apart, until the call ends.
+        const ids =
+          req.limit > 0 ? Array.from({ length: req.limit }, (_, i) => String(i + 1)) : ["1", "2"];
+        for (const id of ids) {
+          if (req.limit > 0) {
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+          if (ctx.signal.aborted) {
+            return;
+          }
           yield { note: { id, owner, text: `note ${id}` } };
         }
       },
