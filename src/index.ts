@@ -1,13 +1,12 @@
 // The server side of connect-jwt: what users import first comes first.
-export {
-  type AuthenticatedEvent,
-  createJwtAuth,
-  type DeniedEvent,
-  type JwtAuth,
-  type JwtAuthOptions,
-  jwtInterceptor,
-  type Protocol,
-} from "./connect/jwt-auth.js";
+export { createJwtAuth, jwtInterceptor } from "./connect/jwt-auth.js";
+export type {
+  AuthenticatedEvent,
+  DeniedEvent,
+  JwtAuth,
+  JwtAuthOptions,
+  Protocol,
+} from "./connect/jwt-auth-options.js";
 export { type ClaimsSource, claimsKey, getClaims, requireClaims } from "./connect/context.js";
 export type { JwtClaims } from "./core/claims.js";
 export { AuthError, type AuthErrorCode, type BearerChallenge } from "./core/errors.js";
