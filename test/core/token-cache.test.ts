@@ -1,0 +1,408 @@
+// The verified-token cache: a hit costs no signature check and hands out the
+// same frozen claims, yet expiry and isRevoked still hold on every call;
+// failures are never cached; and the cache stays within its bounds.
+import * as assert from "node:assert/strict";
+import { after, before, describe, mock, type TestContext, test } from "node:test";
+import { Code } from "@connectrpc/connect";
+import { toConnectError } from "../../src/connect/connect-error.js";
+import { TokenCache } from "../../src/core/token-cache.js";
+import { type AuthError, createVerifier, type VerifierOptions } from "../../src/index.js";
+import {
+  assertRefused,
+  audience,
+  frozenNowMs,
+  issuer,
+  keyPair,
+  mint,
+  secretClaims,
+  tamperSignature,
+} from "./fixtures.js";
+
+// A frozen clock, so that expiry can be tested to the second.
+before(() => {
+  mock.timers.enable({ apis: ["Date"], now: frozenNowMs });
+});
+after(() => {
+  mock.timers.reset();
+});
+
+const now = frozenNowMs / 1000;
+const kp = await keyPair("ES256");
+
+function sign(claims: Record<string, unknown> = {}) {
+  return mint(kp.privateKey, { alg: "ES256" }, claims);
+}
+
+function verifierWith(options: Partial<VerifierOptions> = {}) {
+  return createVerifier({
+    publicKey: kp.publicKey,
+    algorithms: ["ES256"],
+    issuer,
+    audience,
+    ...options,
+  } as VerifierOptions);
+}
+
+/**
+ * Counts signature checks: jose verifies every signature through
+ * `crypto.subtle.verify`. The spy calls the real method and is removed
+ * after the test.
+ */
+function countSignatureChecks(t: TestContext): () => number {
+  const spy = t.mock.method(globalThis.crypto.subtle, "verify");
+  return () => spy.mock.callCount();
+}
+
+function setTime(seconds: number) {
+  mock.timers.setTime(frozenNowMs + seconds * 1000);
+}
+
+describe("a hit costs no signature check", () => {
+  test("the first verification checks the signature, 100 repeats do not", async (t) => {
+    const checks = countSignatureChecks(t);
+    const verifier = verifierWith();
+    const token = await sign();
+    await verifier.verify(token);
+    const first = checks();
+    assert.ok(first >= 1, "the counter sees the first verification");
+    for (let i = 0; i < 100; i++) {
+      assert.equal((await verifier.verify(token)).sub, secretClaims.sub);
+    }
+    assert.equal(checks(), first);
+  });
+
+  test("with cache: false, every repeat checks the signature", async (t) => {
+    const checks = countSignatureChecks(t);
+    const verifier = verifierWith({ cache: false });
+    const token = await sign();
+    await verifier.verify(token);
+    const first = checks();
+    assert.ok(first >= 1);
+    for (let i = 0; i < 100; i++) {
+      await verifier.verify(token);
+    }
+    assert.equal(checks(), first + 100 * first);
+  });
+
+  test("a hit hands out the very claims object of the first verification", async () => {
+    const verifier = verifierWith();
+    const token = await sign({ roles: ["admin"] });
+    const first = await verifier.verify(token);
+    assert.ok(Object.isFrozen(first));
+    assert.equal(await verifier.verify(token), first);
+    assert.equal(await verifier.verify(token), first);
+    // The control: without the cache each verification builds new claims.
+    const uncached = verifierWith({ cache: false });
+    assert.notEqual(await uncached.verify(token), await uncached.verify(token));
+  });
+
+  test("tokens are cached by their exact string, one entry each", async (t) => {
+    const checks = countSignatureChecks(t);
+    const verifier = verifierWith();
+    const a = await sign({ jti: "token-a" });
+    const b = await sign({ jti: "token-b" });
+    const base = checks();
+    const claimsA = await verifier.verify(a);
+    const perToken = checks() - base;
+    const claimsB = await verifier.verify(b);
+    assert.equal(checks(), base + 2 * perToken, "a second token is verified on its own");
+    assert.equal(await verifier.verify(a), claimsA);
+    assert.equal(await verifier.verify(b), claimsB);
+    assert.equal(checks(), base + 2 * perToken);
+  });
+});
+
+describe("expiry on a hit", () => {
+  test("a hit within exp + tolerance is served; past it, ERR_TOKEN_EXPIRED without a signature check", async (t) => {
+    const checks = countSignatureChecks(t);
+    const verifier = verifierWith();
+    const token = await sign({ exp: now + 60 });
+    try {
+      const claims = await verifier.verify(token);
+      const first = checks();
+      setTime(64); // exp + 4 s: within the default 5 s tolerance
+      assert.equal(await verifier.verify(token), claims);
+      setTime(65); // exp + 5 s: expired
+      await assertRefused(verifier.verify(token), "ERR_TOKEN_EXPIRED", token);
+      await assertRefused(verifier.verify(token), "ERR_TOKEN_EXPIRED", token);
+      assert.equal(checks(), first, "expiry cost a signature check");
+    } finally {
+      setTime(0);
+    }
+  });
+
+  test("clockTolerance moves the boundary of a hit too", async (t) => {
+    const checks = countSignatureChecks(t);
+    const verifier = verifierWith({ clockTolerance: 0 });
+    const token = await sign({ exp: now + 60 });
+    try {
+      const claims = await verifier.verify(token);
+      const first = checks();
+      setTime(59.999);
+      assert.equal(await verifier.verify(token), claims);
+      setTime(60);
+      await assertRefused(verifier.verify(token), "ERR_TOKEN_EXPIRED", token);
+      assert.equal(checks(), first);
+    } finally {
+      setTime(0);
+    }
+  });
+});
+
+describe("isRevoked on every call, hits included", () => {
+  test("it is consulted once per call, with the cached claims", async (t) => {
+    const checks = countSignatureChecks(t);
+    const seen: unknown[] = [];
+    const verifier = verifierWith({
+      isRevoked: (claims) => {
+        seen.push(claims);
+        return false;
+      },
+    });
+    const token = await sign({ jti: "jti-0001" });
+    const claims = await verifier.verify(token);
+    const first = checks();
+    for (let i = 0; i < 20; i++) {
+      await verifier.verify(token);
+    }
+    assert.equal(seen.length, 21);
+    assert.ok(seen.every((c) => c === claims));
+    assert.equal(checks(), first, "the 20 repeats were hits");
+  });
+
+  test("true refuses a cached token with ERR_TOKEN_REVOKED; the refusal itself is not cached", async (t) => {
+    const checks = countSignatureChecks(t);
+    const revoked = new Set<string>();
+    let calls = 0;
+    const verifier = verifierWith({
+      isRevoked: async (claims) => {
+        calls++;
+        return revoked.has(claims.jti as string);
+      },
+    });
+    const token = await sign({ jti: "jti-revoked-0002" });
+    const claims = await verifier.verify(token);
+    const first = checks();
+    revoked.add("jti-revoked-0002");
+    await assertRefused(verifier.verify(token), "ERR_TOKEN_REVOKED", token);
+    await assertRefused(verifier.verify(token), "ERR_TOKEN_REVOKED", token);
+    revoked.delete("jti-revoked-0002");
+    assert.equal(await verifier.verify(token), claims, "still cached, and no longer revoked");
+    assert.equal(calls, 4);
+    assert.equal(checks(), first);
+  });
+
+  test("a token revoked at its first verification is not cached", async (t) => {
+    const checks = countSignatureChecks(t);
+    let revoke = true;
+    const verifier = verifierWith({ isRevoked: () => revoke });
+    const token = await sign({ jti: "jti-revoked-0003" });
+    await assertRefused(verifier.verify(token), "ERR_TOKEN_REVOKED", token);
+    const first = checks();
+    revoke = false;
+    assert.ok(await verifier.verify(token));
+    assert.equal(checks(), 2 * first, "the second verification checked the signature again");
+  });
+
+  test("throwing refuses a cached token with ERR_REVOCATION_UNAVAILABLE, mapped to Unavailable", async (t) => {
+    const checks = countSignatureChecks(t);
+    let failing = false;
+    let calls = 0;
+    const verifier = verifierWith({
+      isRevoked: () => {
+        calls++;
+        if (failing) {
+          throw new Error(`revocation store down for ${secretClaims.email}`);
+        }
+        return false;
+      },
+    });
+    const token = await sign({ jti: "jti-0004" });
+    const claims = await verifier.verify(token);
+    const first = checks();
+    failing = true;
+    const err: AuthError = await assertRefused(
+      verifier.verify(token),
+      "ERR_REVOCATION_UNAVAILABLE",
+      token,
+    );
+    assert.equal(err.unavailable, true);
+    const connectError = toConnectError(err, Code.PermissionDenied);
+    assert.equal(connectError.code, Code.Unavailable);
+    assert.equal(connectError.rawMessage, "authentication unavailable");
+    assert.equal(connectError.metadata.get("www-authenticate"), null);
+    failing = false;
+    assert.equal(await verifier.verify(token), claims, "the entry survived the failed check");
+    assert.equal(calls, 3);
+    assert.equal(checks(), first);
+  });
+});
+
+describe("failures are not cached", () => {
+  test("a bad signature refused twice is checked twice", async (t) => {
+    const checks = countSignatureChecks(t);
+    const verifier = verifierWith();
+    const token = tamperSignature(await sign());
+    await assertRefused(verifier.verify(token), "ERR_SIGNATURE_INVALID", token);
+    const first = checks();
+    assert.ok(first >= 1);
+    await assertRefused(verifier.verify(token), "ERR_SIGNATURE_INVALID", token);
+    assert.equal(checks(), 2 * first);
+  });
+
+  test("a token refused after its signature verified (maxLifetime) is checked again", async (t) => {
+    const checks = countSignatureChecks(t);
+    const verifier = verifierWith({ maxLifetime: "1h" });
+    const token = await sign({ iat: now, exp: now + 7200 });
+    await assertRefused(verifier.verify(token), "ERR_LIFETIME_TOO_LONG", token);
+    const first = checks();
+    assert.ok(first >= 1);
+    await assertRefused(verifier.verify(token), "ERR_LIFETIME_TOO_LONG", token);
+    assert.equal(checks(), 2 * first);
+  });
+});
+
+describe("TokenCache stays within its bounds", () => {
+  const claims = Object.freeze({ sub: "s" });
+  const exp = now + 3600;
+  /** A fake token of fixed length, distinct for each `i`. */
+  const fake = (i: number) => `h.p.${String(i).padStart(12, "0")}`;
+  /** The estimated bytes of one entry of a fake token. */
+  function entryBytes() {
+    const one = new TokenCache();
+    one.set(fake(0), claims, exp);
+    return one.estimatedBytes;
+  }
+
+  test("maxEntries 1000 after 100,000 distinct tokens: 1000 entries, the newest, bytes within maxBytes", () => {
+    const cache = new TokenCache({ maxEntries: 1000 });
+    for (let i = 0; i < 100_000; i++) {
+      cache.set(fake(i), claims, exp);
+      assert.ok(cache.size <= 1000);
+    }
+    assert.equal(cache.size, 1000);
+    assert.ok(cache.estimatedBytes <= 16 * 1024 * 1024, "within the default maxBytes");
+    assert.equal(cache.estimatedBytes, 1000 * entryBytes(), "the byte count matches the entries");
+    assert.equal(cache.get(fake(99_000), now, 5), claims);
+    assert.equal(cache.get(fake(98_999), now, 5), undefined);
+  });
+
+  test("a small maxBytes bounds the size by bytes", () => {
+    const per = entryBytes();
+    const maxBytes = 10 * per + Math.floor(per / 2);
+    const cache = new TokenCache({ maxEntries: 1000, maxBytes });
+    for (let i = 0; i < 10_000; i++) {
+      cache.set(fake(i), claims, exp);
+      assert.ok(cache.estimatedBytes <= maxBytes);
+    }
+    assert.equal(cache.size, 10);
+    assert.equal(cache.estimatedBytes, 10 * per);
+  });
+
+  test("tokens of mixed lengths never push the bytes past maxBytes", () => {
+    const maxBytes = 64 * 1024;
+    const cache = new TokenCache({ maxBytes });
+    let seed = 1;
+    const random = () => {
+      seed = (seed * 48271) % 2147483647;
+      return seed / 2147483647;
+    };
+    for (let i = 0; i < 20_000; i++) {
+      cache.set(`${i}.${"x".repeat(Math.floor(random() * 8000))}`, claims, exp);
+      assert.ok(cache.estimatedBytes <= maxBytes, `${cache.estimatedBytes} bytes`);
+    }
+    assert.ok(cache.size >= 1);
+  });
+
+  test("a token larger than maxBytes is not cached, and evicts nothing", () => {
+    const per = entryBytes();
+    const cache = new TokenCache({ maxBytes: 4 * per });
+    cache.set(fake(1), claims, exp);
+    cache.set(`h.p.${"x".repeat(4 * per)}`, claims, exp);
+    assert.equal(cache.size, 1);
+    assert.equal(cache.get(fake(1), now, 5), claims);
+  });
+
+  test("least recently used goes first: an entry read lately survives", () => {
+    const cache = new TokenCache({ maxEntries: 1000 });
+    for (let i = 0; i < 1000; i++) {
+      cache.set(fake(i), claims, exp);
+    }
+    assert.equal(cache.get(fake(0), now, 5), claims);
+    cache.set(fake(1000), claims, exp);
+    assert.equal(cache.size, 1000);
+    assert.equal(cache.get(fake(0), now, 5), claims, "the entry just read was evicted");
+    assert.equal(cache.get(fake(1), now, 5), undefined, "the oldest unread entry survived");
+  });
+
+  test("setting a token again replaces its entry without counting it twice", () => {
+    const cache = new TokenCache();
+    cache.set(fake(1), claims, exp);
+    const once = cache.estimatedBytes;
+    const newer = Object.freeze({ sub: "t" });
+    cache.set(fake(1), newer, exp);
+    assert.equal(cache.size, 1);
+    assert.equal(cache.estimatedBytes, once);
+    assert.equal(cache.get(fake(1), now, 5), newer);
+  });
+
+  test("an expired entry is reported and dropped, bytes with it", () => {
+    const cache = new TokenCache();
+    cache.set(fake(1), claims, now + 10);
+    cache.set(fake(2), claims, exp);
+    const both = cache.estimatedBytes;
+    assert.equal(cache.get(fake(1), now + 15, 5), "expired");
+    assert.equal(cache.size, 1);
+    assert.equal(cache.estimatedBytes, both / 2);
+    assert.equal(cache.get(fake(1), now + 15, 5), undefined);
+  });
+
+  test("maxEntries 0 keeps nothing", () => {
+    const cache = new TokenCache({ maxEntries: 0 });
+    cache.set(fake(1), claims, exp);
+    assert.equal(cache.size, 0);
+    assert.equal(cache.estimatedBytes, 0);
+  });
+});
+
+describe("the bounds hold through createVerifier", () => {
+  test("cache: { maxEntries: 100 } after 1,000 distinct tokens keeps the newest 100", async (t) => {
+    // The verifier does not expose its cache; spy on TokenCache to find it.
+    const set = t.mock.method(TokenCache.prototype, "set");
+    const checks = countSignatureChecks(t);
+    const verifier = verifierWith({ cache: { maxEntries: 100 } });
+    const tokens: string[] = [];
+    for (let i = 0; i < 1000; i++) {
+      tokens.push(await sign({ jti: `jti-${i}` }));
+    }
+    let cache: TokenCache | undefined;
+    let largest = 0;
+    for (const token of tokens) {
+      await verifier.verify(token);
+      cache ??= set.mock.calls[0]?.this as TokenCache | undefined;
+      largest = Math.max(largest, cache?.size ?? Number.POSITIVE_INFINITY);
+    }
+    assert.ok(cache instanceof TokenCache);
+    assert.equal(set.mock.calls.length, 1000);
+    assert.ok(
+      set.mock.calls.every((c) => c.this === cache),
+      "one cache for the verifier",
+    );
+    assert.equal(largest, 100);
+    assert.equal(cache.size, 100);
+
+    // The same, seen from outside: the newest 100 are hits, the other 900 are not.
+    const perToken = checks() / 1000;
+    assert.ok(perToken >= 1);
+    const base = checks();
+    for (const token of tokens.slice(900)) {
+      await verifier.verify(token);
+    }
+    assert.equal(checks(), base, "the newest 100 tokens were not all cached");
+    for (const token of tokens.slice(0, 900)) {
+      await verifier.verify(token);
+    }
+    assert.equal(checks(), base + 900 * perToken, "an evicted token was served from the cache");
+    assert.equal(cache.size, 100);
+  });
+});
