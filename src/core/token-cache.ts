@@ -9,6 +9,11 @@ export interface TokenCacheOptions {
   maxEntries?: number;
   /** The most memory the entries may take, estimated in bytes. Default 16 MiB. */
   maxBytes?: number;
+  /**
+   * The longest an entry lives, in seconds, however far its `exp`: a token
+   * whose key was rotated out is re-verified within this time. Default 600.
+   */
+  maxTtl?: number;
 }
 
 interface Entry {
@@ -34,11 +39,13 @@ export class TokenCache {
   private bytes = 0;
   private readonly maxEntries: number;
   private readonly maxBytes: number;
+  private readonly maxTtl: number;
 
   /** TokenCache's constructor; options are checked by the caller. */
   constructor(options: TokenCacheOptions = {}) {
     this.maxEntries = options.maxEntries ?? 10_000;
     this.maxBytes = options.maxBytes ?? 16 * 1024 * 1024;
+    this.maxTtl = options.maxTtl ?? 600;
   }
 
   /** How many tokens are cached. */
@@ -55,8 +62,8 @@ export class TokenCache {
    * get returns the claims of a cached token, or `undefined`. A token whose
    * `exp` has passed (beyond `toleranceSec`) is dropped and reported as
    * `"expired"`, so that the caller refuses it without verifying again; one
-   * past `maxTokenAge` is dropped and reported missing, so that the full
-   * verification gives the precise reason.
+   * past `maxTokenAge` or `maxTtl` is dropped and reported missing, so that
+   * the token is verified afresh.
    */
   get(token: string, nowSec: number, toleranceSec: number): JwtClaims | "expired" | undefined {
     const entry = this.entries.get(token);
@@ -87,7 +94,8 @@ export class TokenCache {
     if (bytes > this.maxBytes || this.maxEntries === 0) {
       return;
     }
-    this.entries.set(token, { claims, exp, staleAt, bytes });
+    const dropAt = Date.now() / 1000 + this.maxTtl;
+    this.entries.set(token, { claims, exp, staleAt: Math.min(staleAt ?? dropAt, dropAt), bytes });
     this.bytes += bytes;
     for (const [oldest, entry] of this.entries) {
       if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) {

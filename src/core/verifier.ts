@@ -262,7 +262,7 @@ function createCache(options: TokenCacheOptions | false | undefined, where: stri
   if (options === false) {
     return undefined;
   }
-  for (const key of ["maxEntries", "maxBytes"] as const) {
+  for (const key of ["maxEntries", "maxBytes", "maxTtl"] as const) {
     const value = options?.[key];
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
       throw new TypeError(`${where}.${key} must be a whole number >= 0 (or set cache: false)`);

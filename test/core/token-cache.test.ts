@@ -406,3 +406,22 @@ describe("the bounds hold through createVerifier", () => {
     assert.equal(cache.size, 100);
   });
 });
+
+describe("maxTtl", () => {
+  test("an entry is verified afresh after maxTtl, however far its exp", (t) => {
+    setTime(0);
+    t.after(() => setTime(0));
+    const cache = new TokenCache({ maxTtl: 60 });
+    const claims = Object.freeze({ sub: "a" });
+    cache.set("token", claims, now + 3600);
+    setTime(59);
+    assert.equal(cache.get("token", nowSecondsAt(59), 0), claims);
+    setTime(61);
+    assert.equal(cache.get("token", nowSecondsAt(61), 0), undefined);
+    assert.equal(cache.size, 0);
+  });
+});
+
+function nowSecondsAt(offset: number): number {
+  return now + offset;
+}
