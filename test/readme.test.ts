@@ -4,9 +4,10 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
+import type { HandlerContext } from "@connectrpc/connect";
 import { Code } from "@connectrpc/connect";
 import { SignJWT } from "jose";
-import type { JwtAuth } from "../src/index.js";
+import { getClaims, type JwtAuth } from "../src/index.js";
 import { call, startServer, transports } from "./helpers/server.js";
 import { generateTestKey } from "./helpers/tokens.js";
 
@@ -18,6 +19,8 @@ const readme = await readFile(join(root, "README.md"), "utf8");
 const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) =>
   (m[1] ?? "")
     .replaceAll('from "connect-jwt"', 'from "../../src/index.js"')
+    .replaceAll('from "connect-jwt/client"', 'from "../../src/client/index.js"')
+    .replaceAll('from "connect-jwt/testing"', 'from "../../src/testing/index.js"')
     .replaceAll('from "./gen/', 'from "../../gen/'),
 );
 
@@ -96,5 +99,17 @@ describe("README", () => {
     const { auth } = (await import(join(work, `example-${index}.ts`))) as { auth: JwtAuth };
     assert.equal(typeof auth.interceptor, "function");
     await assert.rejects(auth.verify("a.b.c"), { code: "ERR_TOKEN_MALFORMED" });
+  });
+
+  test("the testing example runs: issuer, verify, rotate, and a context with claims", async () => {
+    const index = examples.findIndex((code) => code.includes("createTestIssuer"));
+    const { ctx } = (await import(join(work, `example-${index}.ts`))) as { ctx: HandlerContext };
+    assert.equal(getClaims(ctx)?.sub, "alice");
+  });
+
+  test("the client example builds a client with bearerAuth", async () => {
+    const index = examples.findIndex((code) => code.includes("bearerAuth"));
+    const { client } = (await import(join(work, `example-${index}.ts`))) as { client: object };
+    assert.equal(typeof (client as { whoAmI?: unknown }).whoAmI, "function");
   });
 });
