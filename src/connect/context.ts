@@ -21,7 +21,12 @@ export const failureCodeKey = createContextKey<Code>(Code.PermissionDenied, {
 });
 
 /** Anything that carries Connect context values: a HandlerContext, or `ctx.values` itself. */
-export type ClaimsSource = { readonly values: ContextValues } | ContextValues;
+export type ClaimsSource =
+  | {
+      /** The call's context values, as on a HandlerContext. */
+      readonly values: ContextValues;
+    }
+  | ContextValues;
 
 function valuesOf(source: ClaimsSource): ContextValues {
   return "values" in source ? source.values : source;

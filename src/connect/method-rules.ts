@@ -26,7 +26,7 @@ export interface RuleOptions {
   publicMethods?: readonly string[];
 }
 
-/** Options of {@link RuleBook.assertRules}. */
+/** Options of {@link JwtAuth.assertRules}. */
 export interface AssertRulesOptions {
   /** Throw for every method whose rule is only the `defaultRule`. */
   requireExplicit?: boolean;

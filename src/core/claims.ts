@@ -4,13 +4,21 @@
  * claim is `unknown` until the handler checks its shape.
  */
 export interface JwtClaims {
+  /** Issuer: who signed the token. */
   readonly iss?: string;
+  /** Subject: whom the token is about, usually the user or client. */
   readonly sub?: string;
+  /** Audience: the services the token is meant for. */
   readonly aud?: string | readonly string[];
+  /** Expiry, in seconds since the epoch. */
   readonly exp?: number;
+  /** Not before, in seconds since the epoch. */
   readonly nbf?: number;
+  /** Issued at, in seconds since the epoch. */
   readonly iat?: number;
+  /** The token's unique id. */
   readonly jti?: string;
+  /** Any other claim, to be checked for its shape before use. */
   readonly [claim: string]: unknown;
 }
 

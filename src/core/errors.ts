@@ -79,6 +79,7 @@ export type BearerChallenge = "none" | "invalid_request" | "invalid_token" | "in
  * ```
  */
 export class AuthError extends Error {
+  /** Always `"AuthError"`. */
   override readonly name = "AuthError";
 
   /** The stable reason, see {@link AuthErrorCode}. */

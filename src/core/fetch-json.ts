@@ -12,6 +12,7 @@ export interface FetchLimits {
  * never the body, so it can be logged; it is the `cause` of the AuthError.
  */
 export class KeySetError extends Error {
+  /** Always `"KeySetError"`. */
   override readonly name = "KeySetError";
 }
 

@@ -7,5 +7,6 @@ export {
   type TestIssuer,
   type TestIssuerAlgorithm,
   type TestIssuerOptions,
+  type TestIssuerRequests,
 } from "./test-issuer.js";
 export { createTestContext, withClaims } from "./handler-context.js";

@@ -31,6 +31,14 @@ export interface SignOptions {
   header?: Record<string, unknown>;
 }
 
+/** TestIssuerRequests counts the fetches a test issuer has answered. */
+export interface TestIssuerRequests {
+  /** Fetches of `/.well-known/openid-configuration`. */
+  readonly discovery: number;
+  /** Fetches of `/.well-known/jwks.json`. */
+  readonly jwks: number;
+}
+
 /** TestIssuer is an OpenID provider in a box, for tests: it signs, serves its keys, and rotates. */
 export interface TestIssuer {
   /** The issuer URL, also the `iss` of its tokens: pass it as `issuerUrl`. */
@@ -42,7 +50,7 @@ export interface TestIssuer {
   /** The public keys it serves right now. */
   readonly jwks: JSONWebKeySet;
   /** How many times its discovery document and JWKS were fetched. */
-  readonly requests: { readonly discovery: number; readonly jwks: number };
+  readonly requests: TestIssuerRequests;
   /**
    * sign mints a token: `iss`, `aud`, `sub` ("test-user"), `iat`, `exp` and
    * `jti` by default, overridden by `claims`.
