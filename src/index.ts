@@ -8,6 +8,7 @@ export type {
   Protocol,
 } from "./connect/jwt-auth-options.js";
 export { type ClaimsSource, claimsKey, getClaims, requireClaims } from "./connect/context.js";
+export { joinAuthorizationHeaders, type NodeRequestHeaders } from "./connect/node-headers.js";
 export type { JwtClaims } from "./core/claims.js";
 export { AuthError, type AuthErrorCode, type BearerChallenge } from "./core/errors.js";
 export { KeySetError } from "./core/fetch-json.js";

@@ -7,6 +7,33 @@ export const defaultMaxTokenSize = 8192;
 const compactJws = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /**
+ * isCompactJws tells whether a string is a compact JWS in canonical base64url:
+ * three segments, no padding or whitespace, and no stray bits in the last
+ * character of a segment. Without that last rule one token has up to 16
+ * spellings that decode alike, and anything keyed on the token string (the
+ * cache, a denylist) could be sidestepped.
+ */
+export function isCompactJws(token: string): boolean {
+  if (!compactJws.test(token)) {
+    return false;
+  }
+  for (const segment of token.split(".")) {
+    const last = segment.charAt(segment.length - 1);
+    switch (segment.length % 4) {
+      case 1:
+        return false;
+      case 2: // 12 bits carry 8: the last character's 4 low bits must be zero
+        if (!"AQgw".includes(last)) return false;
+        break;
+      case 3: // 18 bits carry 16: the last character's 2 low bits must be zero
+        if (!"AEIMQUYcgkosw048".includes(last)) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+/**
  * parseBearerToken reads the token out of an `authorization` header value
  * (RFC 6750, section 2.1), and checks that it has the syntax of a compact JWS
  * before anything decodes it.
@@ -63,7 +90,7 @@ export function parseBearerToken(
   if (token.length > maxTokenSize) {
     throw new AuthError("ERR_TOKEN_TOO_LARGE");
   }
-  if (!compactJws.test(token)) {
+  if (!isCompactJws(token)) {
     throw new AuthError("ERR_TOKEN_MALFORMED");
   }
   return token;

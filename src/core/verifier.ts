@@ -1,5 +1,5 @@
 import { decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from "jose";
-import { defaultMaxTokenSize } from "./bearer-token.js";
+import { defaultMaxTokenSize, isCompactJws } from "./bearer-token.js";
 import { freezeClaims, type JwtClaims } from "./claims.js";
 import { type Duration, parseDuration } from "./duration.js";
 import { AuthError, type AuthErrorCode, safeCause } from "./errors.js";
@@ -145,6 +145,10 @@ export function createVerifier(options: VerifierOptions, where = "createVerifier
         throw new AuthError(
           typeof token === "string" ? "ERR_TOKEN_TOO_LARGE" : "ERR_TOKEN_MALFORMED",
         );
+      }
+      // The same strict syntax as a header's token: verify() may be called directly.
+      if (!isCompactJws(token)) {
+        throw new AuthError("ERR_TOKEN_MALFORMED");
       }
       const nowSec = Date.now() / 1000;
       const hit = cache?.get(token, nowSec, clockTolerance);

@@ -125,8 +125,10 @@ export function hmacSign(secret: string, header: string, payload: string): strin
 
 /** A string of `length` characters with the syntax of a compact JWS. */
 export function jwsOfLength(length: number): string {
-  assert.ok(length >= 5);
-  return `a.b.${"c".repeat(length - 4)}`;
+  assert.ok(length >= 14);
+  // Canonical base64url: no segment may have a length of 1 modulo 4.
+  const payload = (length - 10) % 4 === 1 ? "AAAAAA" : "AAAA";
+  return `AAAA.${payload}.${"A".repeat(length - 6 - payload.length)}`;
 }
 
 /**

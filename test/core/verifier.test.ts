@@ -326,7 +326,6 @@ describe("signature, algorithm and key", () => {
       craft({ alg: "none", typ: "JWT" }, payload, "c2lnbmF0dXJl"),
       craft({ alg: "none", kid: "k" }, payload, "c2lnbmF0dXJl"),
       craft({ alg: "None" }, payload, "c2lnbmF0dXJl"),
-      craft({ alg: "none" }, payload, ""),
     ];
     for (const [name, verifier] of Object.entries(verifiers)) {
       for (const token of tokens) {
@@ -336,6 +335,8 @@ describe("signature, algorithm and key", () => {
           `${name}: ${err.code}`,
         );
       }
+      // With an empty signature it is not even a compact JWS.
+      await refused(verifier, craft({ alg: "none" }, payload, ""), "ERR_TOKEN_MALFORMED");
     }
   });
 

@@ -17,7 +17,7 @@ import {
 } from "@connectrpc/connect-node";
 import { type CleartextServer, type DualHandler, listenCleartext } from "../../example/listen.js";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
-import { getClaims, type JwtClaims } from "../../src/index.js";
+import { getClaims, type JwtClaims, joinAuthorizationHeaders } from "../../src/index.js";
 
 /**
  * A way to reach the server: one of the three protocols over one HTTP version.
@@ -134,6 +134,8 @@ export async function startServer(auth: ServerAuth): Promise<TestServer> {
       ...(auth.requestGate ? { requestGate: auth.requestGate } : {}),
     });
   const state = { bodyBytesRead: 0 };
+  // As a server should be wired: duplicated authorization headers are refused.
+  const guarded = joinAuthorizationHeaders(adapter);
   // Count what the RPC layer reads of the body: connect-node reads it through
   // the first iterator it takes of the request. A later iterator only drains
   // what is left of a refused HTTP/1.1 body, so it is not counted.
@@ -154,7 +156,7 @@ export async function startServer(auth: ServerAuth): Promise<TestServer> {
         return undefined;
       })();
     };
-    adapter(req as never, res as never);
+    guarded(req as never, res as never);
   };
   const server: CleartextServer = await listenCleartext(handler);
   const clients = new Map<string, Client<typeof DemoService>>();
