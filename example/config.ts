@@ -1,3 +1,4 @@
+import { parseArgs } from "node:util";
 import { parseCorsOrigins } from "./cors.js";
 
 /** The `aud` of the embedded issuer's tokens, and the default audience with `JWT_ISSUER_URL`. */
@@ -107,4 +108,68 @@ function checkUrl(name: Variable, value: string) {
   if (protocol !== "https:" && protocol !== "http:") {
     throw new TypeError(`${name} must be an https URL such as https://auth.example.com/`);
   }
+}
+
+/**
+ * TlsSource is where the certificate of `npm start -- --tls` comes from: one
+ * made at start for localhost (self-signed), or PEM files.
+ */
+export type TlsSource =
+  | { readonly selfSigned: true }
+  | { readonly certFile: string; readonly keyFile: string };
+
+/** ServerArgs is what `npm start -- <args>` reads from the command line. */
+export interface ServerArgs {
+  /** Set for HTTPS; unset for cleartext. */
+  readonly tls: TlsSource | undefined;
+  readonly help: boolean;
+}
+
+/** The command-line usage of `npm start`. */
+export const usage = `usage: npm start -- [--tls] [--cert <file> --key <file>]
+
+  (no flags)                    cleartext: HTTP/1.1 and h2c on one port
+  --tls                         HTTPS with a self-signed certificate for localhost,
+                                made at start (ALPN h2 and http/1.1 on one port)
+  --cert <file> --key <file>    HTTPS with this PEM certificate (chain) and key
+
+Environment: HOST, PORT, CORS_ORIGINS, JWT_ISSUER_URL, JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE.
+`;
+
+/**
+ * readArgs reads the flags of `npm start` (see {@link usage}). `--cert` and
+ * `--key` go together and imply `--tls`. A mistake throws a `TypeError` that
+ * says how to fix it.
+ */
+export function readArgs(argv: readonly string[]): ServerArgs {
+  let values: { tls?: boolean; cert?: string; key?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        tls: { type: "boolean" },
+        cert: { type: "string" },
+        key: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    // parseArgs names the flag; only our usage is added.
+    throw new TypeError(`${err instanceof Error ? err.message : String(err)}\n${usage}`);
+  }
+  const { cert, key } = values;
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new TypeError(
+      `${cert === undefined ? "--key needs --cert" : "--cert needs --key"}: give both PEM files, or use --tls alone for a self-signed certificate`,
+    );
+  }
+  const tls: TlsSource | undefined =
+    cert !== undefined && key !== undefined
+      ? { certFile: cert, keyFile: key }
+      : values.tls === true
+        ? { selfSigned: true }
+        : undefined;
+  return { tls, help: values.help === true };
 }

@@ -6,15 +6,18 @@ import {
   type DeniedEvent,
   type JwtAuth,
   type JwtAuthOptions,
+  joinAuthorizationHeaders,
 } from "../src/index.js";
 import { demoAudience, type ExternalIssuer } from "./config.js";
 import { withCors } from "./cors.js";
 import { publicMethods, routes } from "./demo-service.js";
 import { createDevIssuer, type DevIssuer, type TokenRequest } from "./dev-issuer.js";
-import { homePage } from "./home-page.js";
-import { sendJson, sendText } from "./http-io.js";
+import { sendJson } from "./http-io.js";
 import { type Endpoint, issuerEndpoints } from "./issuer-endpoints.js";
 import { type DualHandler, listenCleartext } from "./listen.js";
+import { listenTls } from "./listen-tls.js";
+import { webPage } from "./web-page.js";
+import type { TlsCredentials } from "./x509.js";
 
 /** The `aud` of the embedded issuer's tokens (defined with the configuration). */
 export { demoAudience };
@@ -36,11 +39,19 @@ export interface DemoOptions {
    * (`/demo/token`, `/.well-known/*`) are then not served.
    */
   external?: ExternalIssuer;
+  /**
+   * Serve HTTPS with this certificate and key (PEM): HTTP/2 and HTTP/1.1 on
+   * one port, chosen by ALPN. Default: cleartext (HTTP/1.1 and h2c).
+   */
+  tls?: TlsCredentials;
 }
 
 /** Demo is a running demo server. */
 export interface Demo {
-  /** The origin, e.g. `http://127.0.0.1:8080`; also the `iss` of the embedded issuer's tokens. */
+  /**
+   * The origin, e.g. `http://127.0.0.1:8080` (or `https://` with `tls`); also
+   * the `iss` of the embedded issuer's tokens.
+   */
   readonly url: string;
   readonly port: number;
   /** The embedded issuer (its public JWK and audience); `undefined` with an external issuer. */
@@ -64,9 +75,9 @@ export interface Demo {
 }
 
 /**
- * startDemo serves DemoService over Connect, gRPC and gRPC-Web on one
- * cleartext port, with the embedded dev issuer (or an external one), CORS and
- * a plain home page.
+ * startDemo serves DemoService over Connect, gRPC and gRPC-Web on one port
+ * (cleartext, or HTTPS with `tls`), with the embedded dev issuer (or an
+ * external one), CORS, and the demo web page at `/`.
  *
  * @example
  * ```ts
@@ -80,14 +91,16 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   // The issuer is the server's own URL, known only once the port is bound
   // (port 0 picks one): so listen first, and install the real handler at once.
   let handler: DualHandler = (_req, res) => sendJson(res, 503, { error: "starting" });
-  const server = await listenCleartext((req, res) => handler(req, res), {
-    host: options.host ?? "127.0.0.1",
-    port: options.port ?? 0,
-  });
+  const address = { host: options.host ?? "127.0.0.1", port: options.port ?? 0 };
+  const server = await (options.tls === undefined
+    ? listenCleartext((req, res) => handler(req, res), address)
+    : listenTls((req, res) => handler(req, res), { ...address, ...options.tls }));
   const { external } = options;
   let issuer: DevIssuer | undefined;
   let auth: JwtAuth;
+  let page: Endpoint;
   try {
+    page = await webPage({ url: server.url, external });
     if (external === undefined) {
       issuer = await createDevIssuer({ issuer: server.url, audience: demoAudience });
     }
@@ -108,22 +121,18 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     interceptors: [auth.interceptor],
     requestGate: auth.requestGate,
     shutdownSignal: shutdown.signal,
-    // Anything that is not an RPC: the issuer's endpoints, the home page, 404.
+    // Anything that is not an RPC: the issuer's endpoints, the web page, 404.
     fallback(req, res) {
       const path = (req.url ?? "/").split("?")[0] ?? "/";
-      if (endpoints(req, res, path)) {
-        return;
-      }
-      if (path === "/" && (req.method === "GET" || req.method === "HEAD")) {
-        sendText(res, 200, homePage(server.url, external));
-      } else {
+      if (!endpoints(req, res, path) && !page(req, res, path)) {
         sendJson(res, 404, { error: "not found" });
       }
     },
   });
   const open = new Set<EventEmitter>();
   let drained: (() => void) | undefined;
-  const cors = withCors(rpc, { origins: options.corsOrigins ?? "*" });
+  // Several authorization headers count as malformed (Node.js would keep the first).
+  const cors = withCors(joinAuthorizationHeaders(rpc), { origins: options.corsOrigins ?? "*" });
   handler = (req, res) => {
     // Count open responses, so that close() knows when the last one is done.
     open.add(res);

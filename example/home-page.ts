@@ -11,9 +11,9 @@ const kinds = {
 } as const;
 
 /**
- * homePage is the plain-text answer to `GET /`: what this server is and what
- * it serves. It lists the methods from the service descriptor, so it cannot
- * drift from the proto. (A browser client page comes later.)
+ * homePage is the plain-text answer to `GET /about` (shown on the web page at
+ * `/` too): what this server is and what it serves. It lists the methods from
+ * the service descriptor, so it cannot drift from the proto.
  */
 export function homePage(url: string, external?: ExternalIssuer): string {
   const methods = DemoService.methods.map((method) => {
@@ -26,8 +26,15 @@ export function homePage(url: string, external?: ExternalIssuer): string {
     "connect-jwt demo server",
     "",
     "JWT bearer authentication for Connect-RPC. DemoService is served over the",
-    "Connect, gRPC-Web and gRPC protocols on this one port: HTTP/1.1 for browsers",
-    "and curl, HTTP/2 with prior knowledge (h2c) for gRPC clients.",
+    ...(url.startsWith("https:")
+      ? [
+          "Connect, gRPC-Web and gRPC protocols on this one HTTPS port: the TLS handshake",
+          "(ALPN) picks HTTP/2 (h2) or HTTP/1.1.",
+        ]
+      : [
+          "Connect, gRPC-Web and gRPC protocols on this one port: HTTP/1.1 for browsers",
+          "and curl, HTTP/2 with prior knowledge (h2c) for gRPC clients.",
+        ]),
     "",
     "RPCs (demo.v1.DemoService):",
     ...methods,
@@ -45,7 +52,11 @@ export function homePage(url: string, external?: ExternalIssuer): string {
         ]),
     "",
     "Try:",
+    `  ${url}/ in a browser: the demo page`,
     `  npx buf curl --protocol connect --schema proto ${url}/${DemoService.typeName}/Ping`,
+    ...(url.startsWith("https:")
+      ? ["  (add --insecure to buf curl for a self-signed certificate)"]
+      : []),
     "",
   ].join("\n");
 }

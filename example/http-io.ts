@@ -20,7 +20,7 @@ export interface AnyResponse {
 
 /**
  * sendJson answers with a JSON body. Every answer of the demo's own endpoints
- * goes through here or {@link sendText}, so each gets `nosniff`.
+ * goes through here, {@link sendText} or {@link sendBody}, so each gets `nosniff`.
  */
 export function sendJson(
   res: AnyResponse,
@@ -28,7 +28,7 @@ export function sendJson(
   body: unknown,
   headers: Record<string, string> = {},
 ): void {
-  send(res, status, "application/json", `${JSON.stringify(body)}\n`, headers);
+  sendBody(res, status, "application/json", `${JSON.stringify(body)}\n`, headers);
 }
 
 /** sendText answers with a UTF-8 plain-text body. */
@@ -38,17 +38,18 @@ export function sendText(
   text: string,
   headers: Record<string, string> = {},
 ): void {
-  send(res, status, "text/plain; charset=utf-8", text, headers);
+  sendBody(res, status, "text/plain; charset=utf-8", text, headers);
 }
 
-function send(
+/** sendBody answers with a body of any type; a string is sent as UTF-8. */
+export function sendBody(
   res: AnyResponse,
   status: number,
   contentType: string,
-  body: string,
-  headers: Record<string, string>,
-) {
-  const bytes = Buffer.from(body, "utf8");
+  body: string | Uint8Array,
+  headers: Record<string, string> = {},
+): void {
+  const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : body;
   res.writeHead(status, {
     ...headers,
     "content-type": contentType,

@@ -9,13 +9,21 @@ export type DualHandler = (
   res: http.ServerResponse | http2.Http2ServerResponse,
 ) => void;
 
-/** A running cleartext server: its address and how to stop it. */
-export interface CleartextServer {
-  /** The origin, e.g. `http://127.0.0.1:8080`. */
+/** A running server: its address and how to stop it. */
+export interface ListeningServer {
+  /** The origin, e.g. `http://127.0.0.1:8080` or `https://127.0.0.1:8443`. */
   readonly url: string;
   readonly port: number;
   /** Stops accepting connections and closes every open one. */
   close(): Promise<void>;
+}
+
+/** A running cleartext server (see {@link listenCleartext}). */
+export type CleartextServer = ListeningServer;
+
+/** urlOf is the origin of a server listening on `host` and `port`. */
+export function urlOf(scheme: "http" | "https", host: string, port: number): string {
+  return `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
 // Every HTTP/2 connection without TLS ("prior knowledge") opens with this preface.
@@ -107,7 +115,7 @@ export async function listenCleartext(
   });
   const { port } = tcp.address() as net.AddressInfo;
   return {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    url: urlOf("http", host, port),
     port,
     close() {
       return new Promise((resolve) => {

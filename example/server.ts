@@ -1,14 +1,34 @@
-// `npm start`: the demo server. Configuration comes from the environment
-// (see config.ts); everything else lives in demo.ts so tests can start it.
+// `npm start`: the demo server. Configuration comes from the environment and
+// the command line (see config.ts); everything else lives in demo.ts so tests
+// can start it.
+import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { constants } from "node:os";
-import { banner, externalBanner, sampleTokenRequest } from "./banner.js";
-import { readConfig, type ServerConfig } from "./config.js";
+import { createSecureContext } from "node:tls";
+import { type BannerTls, banner, externalBanner, sampleTokenRequest } from "./banner.js";
+import {
+  readArgs,
+  readConfig,
+  type ServerArgs,
+  type ServerConfig,
+  type TlsSource,
+  usage,
+} from "./config.js";
 import { type Demo, startDemo } from "./demo.js";
+import { localhostNames, selfSignedCertificate, type TlsCredentials } from "./x509.js";
 
 // Exit code 2 means "wrong configuration", as for a command-line usage error.
 let config: ServerConfig;
+let args: ServerArgs;
+let tls: { credentials: TlsCredentials; banner: BannerTls } | undefined;
 try {
+  args = readArgs(process.argv.slice(2));
+  if (args.help) {
+    console.log(usage);
+    process.exit(0);
+  }
   config = readConfig(process.env);
+  tls = args.tls === undefined ? undefined : loadTls(args.tls, config.host);
 } catch (err) {
   console.error(`connect-jwt demo: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(2);
@@ -22,6 +42,7 @@ try {
     corsOrigins: config.corsOrigins,
     log: (line) => console.log(line),
     ...(config.external === undefined ? {} : { external: config.external }),
+    ...(tls === undefined ? {} : { tls: tls.credentials }),
   });
 } catch (err) {
   // E.g. EADDRINUSE, or (a TypeError) an issuer URL connect-jwt refuses, such
@@ -31,7 +52,7 @@ try {
   process.exit(err instanceof TypeError ? 2 : 1);
 }
 if (config.external === undefined) {
-  console.log(banner(demo.url, await demo.mintToken(sampleTokenRequest)));
+  console.log(banner(demo.url, await demo.mintToken(sampleTokenRequest), tls?.banner));
 } else {
   // Load the issuer's keys now, so that a wrong URL shows at once; but an
   // issuer that is down only delays authentication: the server stays up and
@@ -42,7 +63,7 @@ if (config.external === undefined) {
       `connect-jwt demo: warning: cannot load the issuer's keys yet${reason}; calls with a token get Unavailable until they load (retried on use)`,
     );
   });
-  console.log(externalBanner(demo.url, config.external));
+  console.log(externalBanner(demo.url, config.external, tls?.banner));
 }
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -55,4 +76,39 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
       () => process.exit(1),
     );
   });
+}
+
+/**
+ * loadTls makes a self-signed certificate for localhost (and `host`, when it
+ * names one), or reads `--cert` and `--key`, and checks that they fit.
+ */
+function loadTls(source: TlsSource, host: string): NonNullable<typeof tls> {
+  let credentials: TlsCredentials;
+  if ("selfSigned" in source) {
+    const wildcard = host === "0.0.0.0" || host === "::";
+    const names = new Set<string>([...localhostNames, ...(wildcard ? [] : [host])]);
+    credentials = selfSignedCertificate([...names]);
+  } else {
+    const read = (flag: string, file: string) => {
+      try {
+        return readFileSync(file, "utf8");
+      } catch (err) {
+        const code = err instanceof Error && "code" in err ? ` (${String(err.code)})` : "";
+        throw new TypeError(`${flag}: cannot read ${file}${code}`);
+      }
+    };
+    credentials = { cert: read("--cert", source.certFile), key: read("--key", source.keyFile) };
+    try {
+      // Fails for a file that is no PEM, or a key that is not the certificate's.
+      createSecureContext(credentials);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new TypeError(`--cert and --key do not make a usable pair: ${reason}`);
+    }
+  }
+  const { fingerprint256 } = new X509Certificate(credentials.cert);
+  return {
+    credentials,
+    banner: { selfSigned: "selfSigned" in source, fingerprint: fingerprint256 },
+  };
 }

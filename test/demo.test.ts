@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import * as tls from "node:tls";
 import { fileURLToPath } from "node:url";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import {
@@ -21,6 +27,7 @@ import { type BufCurlProtocol, bufCurlArgs, bufCurlProtocols } from "../example/
 import { externalIssuerVariables, readConfig } from "../example/config.js";
 import { corsAllowedHeaders, corsExposedHeaders } from "../example/cors.js";
 import { type Demo, demoAudience, startDemo } from "../example/demo.js";
+import { selfSignedCertificate } from "../example/x509.js";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
 import {
   notesResource,
@@ -209,14 +216,46 @@ describe("demo server", () => {
     assert.match(res.headers.get("vary") ?? "", /Origin/);
   });
 
-  it("GET / says what the server is and lists the endpoints", async () => {
-    const res = await fetch(demo.url);
+  it("GET /about says what the server is and lists the endpoints", async () => {
+    const res = await fetch(`${demo.url}/about`);
     assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/plain/);
     const text = await res.text();
     for (const part of ["connect-jwt", "/demo.v1.DemoService/WhoAmI", "/demo/token", "jwks"]) {
       assert.ok(text.includes(part), part);
     }
     assert.equal((await fetch(`${demo.url}/nothing-here`)).status, 404);
+  });
+
+  it("GET / is the web page; its script and style sheet are bundled in memory", async () => {
+    const page = await fetch(demo.url);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
+    const csp = page.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /script-src 'self';/, "no inline script");
+    assert.equal(page.headers.get("x-content-type-options"), "nosniff");
+    const html = await page.text();
+    assert.match(html, /<title>connect-jwt demo<\/title>/);
+    assert.match(html, /<body data-issuer="embedded">/);
+    assert.match(html, /<script type="module" src="\/app\.js"><\/script>/);
+    assert.match(html, /<link rel="stylesheet" href="\/style\.css" \/>/);
+    for (const id of ["token-form", "whoami-connect", "whoami-grpcweb", "listnotes-connect"]) {
+      assert.ok(html.includes(`id="${id}"`), id);
+    }
+    const script = await fetch(`${demo.url}/app.js`);
+    assert.match(script.headers.get("content-type") ?? "", /^text\/javascript/);
+    const code = await script.text();
+    // connect-web, the generated service and bearerAuth are in the bundle.
+    for (const part of ["var DemoService", "application/grpc-web", "function bearerAuth("]) {
+      assert.ok(code.includes(part), part);
+    }
+    assert.doesNotMatch(code, /^import /m, "not bundled");
+    const style = await fetch(`${demo.url}/style.css`);
+    assert.match(style.headers.get("content-type") ?? "", /^text\/css/);
+    assert.match(await style.text(), /#result-status/);
+    assert.equal((await fetch(demo.url, { method: "POST" })).status, 405);
+    assert.equal((await fetch(demo.url, { method: "HEAD" })).status, 200);
   });
 
   // One port, both HTTP versions: Connect and gRPC-Web over HTTP/1.1, gRPC over h2c.
@@ -494,9 +533,11 @@ describe("demo server with an external issuer (oidc-provider)", () => {
         }
         assert.equal(demo.issuer, undefined);
         await assert.rejects(demo.mintToken({}), /external issuer/);
-        const home = await (await fetch(demo.url)).text();
-        assert.ok(home.includes(op.issuer), home);
-        assert.ok(!home.includes("/demo/token"), home);
+        const about = await (await fetch(`${demo.url}/about`)).text();
+        assert.ok(about.includes(op.issuer), about);
+        assert.ok(!about.includes("/demo/token"), about);
+        // The page asks for a token to paste instead of minting one.
+        assert.match(await (await fetch(demo.url)).text(), /<body data-issuer="external">/);
       });
     });
   }
@@ -512,9 +553,9 @@ describe("npm start (example/server.ts)", () => {
     return { ...base, PORT: "0", ...extra };
   }
 
-  /** `npm start` as a child process, its output collected. */
-  function start(extra: Record<string, string> = {}) {
-    const child: ChildProcess = spawn(process.execPath, [tsx, "example/server.ts"], {
+  /** `npm start -- <args>` as a child process, its output collected. */
+  function start(extra: Record<string, string> = {}, args: string[] = []) {
+    const child: ChildProcess = spawn(process.execPath, [tsx, "example/server.ts", ...args], {
       cwd: root,
       env: env(extra),
       stdio: ["ignore", "pipe", "pipe"],
@@ -550,7 +591,7 @@ describe("npm start (example/server.ts)", () => {
           );
         }),
       ]).finally(() => clearTimeout(timer));
-      const url = /listening on (http:\/\/127\.0\.0\.1:(\d+))$/m.exec(out.stdout);
+      const url = /listening on (https?:\/\/127\.0\.0\.1:(\d+))$/m.exec(out.stdout);
       assert.ok(url?.[1] !== undefined, out.stdout);
       assert.notEqual(Number(url[2]), 0);
       return url[1];
@@ -607,6 +648,116 @@ describe("npm start (example/server.ts)", () => {
       assert.ok(!afterBanner.includes(token.split(".")[2] ?? token));
     } finally {
       server.child.kill("SIGKILL");
+    }
+  });
+
+  it("--tls: https with a self-signed certificate, the printed commands work with --insecure", async () => {
+    const server = start({}, ["--tls"]);
+    const { out } = server;
+    try {
+      const url = await server.until(/\/demo\/token\n/);
+      assert.match(url, /^https:/);
+      assert.match(
+        out.stdout,
+        /^ {2}tls: +self-signed certificate for localhost, 127\.0\.0\.1 and ::1/m,
+      );
+      assert.match(out.stdout, new RegExp(`^ {2}web page: +${url}/$`, "m"));
+      // The printed fingerprint is the one of the certificate served.
+      const printed = /SHA-256 ([0-9A-F:]{95})$/m.exec(out.stdout)?.[1];
+      assert.ok(printed !== undefined, out.stdout);
+      const socket = tls.connect({
+        host: "127.0.0.1",
+        port: Number(new URL(url).port),
+        rejectUnauthorized: false,
+        servername: "localhost",
+        ALPNProtocols: ["h2"],
+      });
+      await new Promise((resolve) => socket.once("secureConnect", resolve));
+      assert.equal(socket.getPeerX509Certificate()?.fingerprint256, printed);
+      assert.equal(socket.alpnProtocol, "h2");
+      socket.destroy();
+
+      const lines = out.stdout.split("\n").filter((line) => line.startsWith("npx buf curl "));
+      assert.ok(
+        lines.every((line) => line.includes(" --insecure ")),
+        lines.join("\n"),
+      );
+      assert.ok(
+        lines.every((line) => !line.includes("--http2-prior-knowledge")),
+        "h2c over TLS",
+      );
+      const token = /^export TOKEN=(\S+)$/m.exec(out.stdout)?.[1];
+      assert.ok(token !== undefined);
+      const runs = await runPrinted(out.stdout, token);
+      assert.ok(runs.filter((r) => r.stdout.includes('"subject": "demo"')).length >= 3);
+
+      // The printed curl line mints a token (curl needs -k too).
+      const mintLine = out.stdout.split("\n").find((line) => line.startsWith("curl "));
+      assert.match(mintLine ?? "", /^curl -sk -X POST /);
+      if (existsSync("/usr/bin/curl")) {
+        const minted = await run("sh", ["-c", mintLine ?? ""]);
+        assert.equal(minted.code, 0, minted.stderr);
+        assert.match(JSON.parse(minted.stdout).token, /^eyJ/);
+      }
+      server.child.kill("SIGTERM");
+      assert.equal(await server.exit, 0);
+    } finally {
+      server.child.kill("SIGKILL");
+    }
+  });
+
+  it("--cert and --key: serves that certificate; a wrong pair or file exits with 2", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "connect-jwt-tls-"));
+    const mine = selfSignedCertificate();
+    const other = selfSignedCertificate();
+    const files = {
+      cert: join(dir, "cert.pem"),
+      key: join(dir, "key.pem"),
+      otherKey: join(dir, "other-key.pem"),
+    };
+    await Promise.all([
+      writeFile(files.cert, mine.cert),
+      writeFile(files.key, mine.key),
+      writeFile(files.otherKey, other.key),
+    ]);
+    const server = start({}, ["--cert", files.cert, "--key", files.key]);
+    try {
+      const url = await server.until(/\/demo\/token\n/);
+      assert.match(server.out.stdout, /^ {2}tls: +the certificate of --cert$/m);
+      assert.ok(server.out.stdout.includes(new X509Certificate(mine.cert).fingerprint256));
+      assert.ok(!server.out.stdout.includes(" --insecure "), "the certificate is not self-made");
+      const client = createClient(
+        DemoService,
+        createGrpcTransport({ baseUrl: url, nodeOptions: { ca: mine.cert } }),
+      );
+      assert.deepEqual((await client.ping({ text: "tls" })).text, "tls");
+      server.child.kill("SIGTERM");
+      assert.equal(await server.exit, 0);
+
+      const cases: [string[], RegExp][] = [
+        [["--cert", files.cert], /--cert needs --key/],
+        [
+          ["--cert", files.cert, "--key", files.otherKey],
+          /--cert and --key do not make a usable pair/,
+        ],
+        [
+          ["--cert", join(dir, "missing.pem"), "--key", files.key],
+          /--cert: cannot read .*missing\.pem \(ENOENT\)/,
+        ],
+        [["--tsl"], /Unknown option '--tsl'/],
+      ];
+      const outs = await Promise.all(
+        cases.map(([args]) => run(process.execPath, [tsx, "example/server.ts", ...args], env({}))),
+      );
+      for (const [i, res] of outs.entries()) {
+        assert.equal(res.code, 2, res.stderr);
+        assert.match(res.stderr, cases[i]?.[1] ?? /$^/);
+        assert.ok(!res.stderr.includes("PRIVATE KEY"), "printed the key");
+        assert.equal(res.stdout, "");
+      }
+    } finally {
+      server.child.kill("SIGKILL");
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

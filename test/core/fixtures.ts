@@ -2,13 +2,7 @@
 // hand-crafted compact tokens, a real X.509 certificate built from DER, and one
 // assertion for refusals. Nothing here touches the network.
 import * as assert from "node:assert/strict";
-import {
-  createHmac,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  sign,
-} from "node:crypto";
+import { createHmac, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { inspect } from "node:util";
 import {
   CompactSign,
@@ -19,6 +13,7 @@ import {
   type JWSHeaderParameters,
   SignJWT,
 } from "jose";
+import { issueCertificate } from "../../example/x509.js";
 import { AuthError, type AuthErrorCode, type BearerChallenge } from "../../src/index.js";
 
 /** The issuer and audience the verifier tests agree on. */
@@ -228,67 +223,20 @@ export async function assertRefused(
 
 // --- a real X.509 certificate, DER-encoded by hand (Node has no API to issue one)
 
-function der(tag: number, ...content: Uint8Array[]): Uint8Array {
-  const body = Buffer.concat(content);
-  let length: number[];
-  if (body.length < 0x80) {
-    length = [body.length];
-  } else {
-    const bytes: number[] = [];
-    for (let n = body.length; n > 0; n >>= 8) {
-      bytes.unshift(n & 0xff);
-    }
-    length = [0x80 | bytes.length, ...bytes];
-  }
-  return Buffer.concat([Uint8Array.of(tag, ...length), body]);
-}
-
-function oid(dotted: string): Uint8Array {
-  const [first = 0, second = 0, ...rest] = dotted.split(".").map(Number);
-  const bytes = [40 * first + second];
-  for (const arc of rest) {
-    const chunk = [arc & 0x7f];
-    for (let n = arc >> 7; n > 0; n >>= 7) {
-      chunk.unshift(0x80 | (n & 0x7f));
-    }
-    bytes.push(...chunk);
-  }
-  return der(0x06, Uint8Array.from(bytes));
-}
-
-function name(commonName: string): Uint8Array {
-  const cn = der(0x30, oid("2.5.4.3"), der(0x0c, Buffer.from(commonName, "utf8")));
-  return der(0x30, der(0x31, cn));
-}
-
-const ecdsaWithSha256 = der(0x30, oid("1.2.840.10045.4.3.2"));
-
 /**
  * certificateFor issues a real X.509 v3 certificate for `subject`, signed with
  * ECDSA P-256 by a throwaway CA whose public key is returned for checking it.
  */
 export function certificateFor(subject: KeyObject): { pem: string; caPublicKey: KeyObject } {
   const ca = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const tbs = der(
-    0x30,
-    der(0xa0, der(0x02, Uint8Array.of(2))), // version v3
-    der(0x02, Uint8Array.of(0x01, 0x23, 0x45)), // serial number
-    ecdsaWithSha256,
-    name("connect-jwt test CA"),
-    der(
-      0x30,
-      der(0x17, Buffer.from("250101000000Z", "ascii")),
-      der(0x17, Buffer.from("491231235959Z", "ascii")),
-    ),
-    name("connect-jwt test signer"),
-    subject.export({ type: "spki", format: "der" }),
-  );
-  const signature = sign("sha256", tbs, ca.privateKey);
-  const certificate = der(0x30, tbs, ecdsaWithSha256, der(0x03, Uint8Array.of(0), signature));
-  const base64 = Buffer.from(certificate).toString("base64");
-  const lines = base64.match(/.{1,64}/g) ?? [];
-  return {
-    pem: `-----BEGIN CERTIFICATE-----\n${lines.join("\n")}\n-----END CERTIFICATE-----\n`,
-    caPublicKey: ca.publicKey,
-  };
+  const pem = issueCertificate({
+    subjectKey: subject,
+    subjectName: "connect-jwt test signer",
+    issuerKey: ca.privateKey,
+    issuerName: "connect-jwt test CA",
+    notBefore: new Date("2025-01-01T00:00:00Z"),
+    notAfter: new Date("2049-12-31T23:59:59Z"),
+    serialNumber: Uint8Array.of(0x01, 0x23, 0x45),
+  });
+  return { pem, caPublicKey: ca.publicKey };
 }
