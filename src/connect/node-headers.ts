@@ -24,14 +24,14 @@ export function joinAuthorizationHeaders<Req extends NodeRequestHeaders, Res>(
 ): (req: Req, res: Res) => void {
   return (req, res) => {
     const raw = req.rawHeaders;
-    let values: string[] | undefined;
+    const values: string[] = [];
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = raw[i] as string;
       if (name.length === 13 && name.toLowerCase() === "authorization") {
-        (values ??= []).push(raw[i + 1] as string);
+        values.push(raw[i + 1] as string);
       }
     }
-    if (values !== undefined && values.length > 1) {
+    if (values.length > 1) {
       req.headers.authorization = values.join(", ");
     }
     handler(req, res);
