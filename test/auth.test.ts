@@ -311,8 +311,9 @@ async function assertRefused(
   assert.equal(server.calls.length, before, `${what}: the handler ran`);
   if (track) {
     assert.deepEqual(
-      denied.map((e) => [e.reason, e.method, e.protocol]),
-      [[refusal.reason, `demo.v1.DemoService/${methodOf[kind]}`, transport.protocol]],
+      denied.map((e) => [e.reason, e.method, e.protocol, e.subject]),
+      // No token verified: no subject, whatever the token claimed.
+      [[refusal.reason, `demo.v1.DemoService/${methodOf[kind]}`, transport.protocol, undefined]],
       `${what}: onDenied`,
     );
   }

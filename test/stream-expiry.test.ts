@@ -119,7 +119,12 @@ describe("streams that outlive their token", () => {
     }
     assert.ok(Date.now() / 1000 >= exp, "ended before exp");
     assert.ok(
-      denied.some((e) => e.reason === "ERR_TOKEN_EXPIRED" && e.method.endsWith("/ListNotes")),
+      denied.some(
+        (e) =>
+          e.reason === "ERR_TOKEN_EXPIRED" &&
+          e.method.endsWith("/ListNotes") &&
+          e.subject === "user-1",
+      ),
     );
   });
 

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { AuthError, BearerChallenge } from "../core/errors.js";
+import { type AuthError, type BearerChallenge, withoutStack } from "../core/errors.js";
 
 /**
  * challengeHeader renders the RFC 6750 `WWW-Authenticate` value for a challenge.
@@ -22,12 +22,14 @@ export function challengeHeader(challenge: BearerChallenge, scope?: string): str
  * or a log of the ConnectError.
  */
 export function toConnectError(err: AuthError, failureCode: Code): ConnectError {
+  // No stack: it would show only this function's callers inside the library,
+  // and capturing it is a good part of a refusal's cost.
   if (err.unavailable) {
-    return new ConnectError(err.message, Code.Unavailable);
+    return withoutStack(() => new ConnectError(err.message, Code.Unavailable));
   }
   // A valid token that the method's rule refuses is a matter of permission,
   // whatever code failed authentication gets.
-  return new ConnectError(err.message, err.forbidden ? Code.PermissionDenied : failureCode, {
-    "www-authenticate": challengeHeader(err.challenge, err.scope),
-  });
+  const code = err.forbidden ? Code.PermissionDenied : failureCode;
+  const challenge = challengeHeader(err.challenge, err.scope);
+  return withoutStack(() => new ConnectError(err.message, code, { "www-authenticate": challenge }));
 }

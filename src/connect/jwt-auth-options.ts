@@ -22,6 +22,11 @@ export interface DeniedEvent {
   readonly method: string;
   /** The protocol the call came in on. */
   readonly protocol: Protocol;
+  /**
+   * The token's `sub`, when a valid token was refused (by the method's rule,
+   * or at its expiry during a stream); undefined when no token verified.
+   */
+  readonly subject: string | undefined;
 }
 
 /** AuthenticatedEvent describes a token that was verified for a call. */

@@ -1,6 +1,13 @@
 import type { DescMethod } from "@bufbuild/protobuf";
-import { Code, type ContextValues, createContextKey, type Interceptor } from "@connectrpc/connect";
-import { parseBearerToken } from "../core/bearer-token.js";
+import {
+  Code,
+  type ContextValues,
+  createContextKey,
+  type Interceptor,
+  type StreamRequest,
+  type UnaryRequest,
+} from "@connectrpc/connect";
+import { readBearerToken } from "../core/bearer-token.js";
 import { createClaimSets } from "../core/claim-sets.js";
 import type { JwtClaims } from "../core/claims.js";
 import { AuthError, safeCause } from "../core/errors.js";
@@ -67,8 +74,10 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
   }
   const self = {};
 
-  function deny(error: AuthError, method: string, protocol: Protocol): never {
-    notify(onDenied, { reason: error.code, error, method, protocol });
+  function deny(error: AuthError, method: string, protocol: Protocol, claims?: JwtClaims): never {
+    if (onDenied !== undefined) {
+      notify(onDenied, { reason: error.code, error, method, protocol, subject: subjectOf(claims) });
+    }
     throw toConnectError(error, failureCode);
   }
 
@@ -77,7 +86,8 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
     const rule = rules.ruleFor(method);
     let claims: JwtClaims;
     try {
-      const token = parseBearerToken(header.get("authorization"), verifier.maxTokenSize);
+      // The verifier checks the token's syntax (parseBearerToken's last step) on a cache miss.
+      const token = readBearerToken(header.get("authorization"), verifier.maxTokenSize);
       claims = await verifier.verify(token);
     } catch (e) {
       const error =
@@ -88,20 +98,24 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
       deny(error, name, protocol);
     }
     if (!rule.public) {
-      const refusal = await rule.decide(claims, {
+      const decision = rule.decide(claims, {
         method: name,
         service: method.parent.typeName,
         headers: header,
       });
+      // Most rules decide synchronously: no await (and no turn of the event loop) for them.
+      const refusal = decision instanceof Promise ? await decision : decision;
       if (refusal !== undefined) {
-        deny(refusal, name, protocol);
+        deny(refusal, name, protocol, claims);
       }
     }
-    notify(onAuthenticated, {
-      method: name,
-      protocol,
-      subject: typeof claims.sub === "string" ? claims.sub : undefined,
-    });
+    if (onAuthenticated !== undefined) {
+      notify(onAuthenticated, {
+        method: name,
+        protocol,
+        subject: subjectOf(claims),
+      });
+    }
     return claims;
   }
 
@@ -121,26 +135,41 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
       );
       ctx.values.set(decidedBy, self);
     },
-    interceptor: (next) => async (req) => {
-      const protocol = protocolOf(req.header.get("content-type"));
-      if (req.contextValues.get(decidedBy) !== self) {
-        record(req.contextValues, await authenticate(req.method, req.header, protocol));
+    interceptor: (next) => (req) => {
+      // A unary call the gate decided: nothing left to do (its response is no
+      // stream to end at expiry), and no async step of our own on the way.
+      if (req.method.methodKind === "unary" && req.contextValues.get(decidedBy) === self) {
+        return next(req);
       }
-      const res = await next(req);
-      const exp = req.contextValues.get(claimsKey)?.exp;
-      if (!res.stream || !endStreamsAtExpiry || typeof exp !== "number") {
-        return res;
-      }
-      const method = `${req.service.typeName}/${req.method.name}`;
-      const deadlineMs = (exp + verifier.clockTolerance) * 1000;
-      const message = endAtExpiry(res.message, deadlineMs, () => {
-        const error = new AuthError("ERR_TOKEN_EXPIRED");
-        notify(onDenied, { reason: error.code, error, method, protocol });
-        return toConnectError(error, failureCode);
-      });
-      return { ...res, message };
+      return intercept(next, req);
     },
   };
+
+  async function intercept(next: Parameters<Interceptor>[0], req: UnaryRequest | StreamRequest) {
+    // The protocol is read from the headers only when a refusal or a stream needs it.
+    if (req.contextValues.get(decidedBy) !== self) {
+      const protocol = protocolOf(req.header.get("content-type"));
+      record(req.contextValues, await authenticate(req.method, req.header, protocol));
+    }
+    const res = await next(req);
+    if (!res.stream || !endStreamsAtExpiry) {
+      return res;
+    }
+    const exp = req.contextValues.get(claimsKey)?.exp;
+    if (typeof exp !== "number") {
+      return res;
+    }
+    const protocol = protocolOf(req.header.get("content-type"));
+    const method = `${req.service.typeName}/${req.method.name}`;
+    const deadlineMs = (exp + verifier.clockTolerance) * 1000;
+    const message = endAtExpiry(res.message, deadlineMs, () => {
+      const error = new AuthError("ERR_TOKEN_EXPIRED");
+      const subject = subjectOf(req.contextValues.get(claimsKey));
+      notify(onDenied, { reason: error.code, error, method, protocol, subject });
+      return toConnectError(error, failureCode);
+    });
+    return { ...res, message };
+  }
 }
 
 /**
@@ -154,6 +183,10 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
  */
 export function jwtInterceptor(options: JwtAuthOptions): Interceptor {
   return createJwtAuth(options).interceptor;
+}
+
+function subjectOf(claims: JwtClaims | undefined): string | undefined {
+  return typeof claims?.sub === "string" ? claims.sub : undefined;
 }
 
 function protocolOf(nameOrContentType: string | null): Protocol {

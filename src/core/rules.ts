@@ -123,6 +123,11 @@ export function compileRule(
   if (isPublic) {
     return { public: true, decide: () => undefined };
   }
+  if (!constrained && check === undefined && program === undefined) {
+    // `{}`: any valid token. Nothing to read, so no scope and role sets are
+    // built for the claims (nor kept alive beside them in the token cache).
+    return { public: false, decide: () => undefined };
+  }
   return {
     public: false,
     decide(claims, call) {

@@ -1,8 +1,9 @@
-import { decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from "jose";
+import { Buffer } from "node:buffer";
+import { errors, type JWTPayload, jwtVerify } from "jose";
 import { defaultMaxTokenSize, isCompactJws } from "./bearer-token.js";
 import { freezeClaims, type JwtClaims } from "./claims.js";
 import { type Duration, parseDuration } from "./duration.js";
-import { AuthError, type AuthErrorCode, safeCause } from "./errors.js";
+import { AuthError, type AuthErrorCode, safeCause, withoutStack } from "./errors.js";
 import {
   type ClaimPolicyOptions,
   createProvider,
@@ -119,19 +120,10 @@ export function createVerifier(options: VerifierOptions, where = "createVerifier
   }
   const select = createSelector(options, clockTolerance, limits, where);
 
-  async function check(claims: JwtClaims): Promise<JwtClaims> {
-    if (isRevoked !== undefined) {
-      let revoked: boolean;
-      try {
-        revoked = await isRevoked(claims);
-      } catch (err) {
-        throw new AuthError("ERR_REVOCATION_UNAVAILABLE", { cause: safeCause(err) });
-      }
-      if (revoked) {
-        throw new AuthError("ERR_TOKEN_REVOKED");
-      }
-    }
-    return claims;
+  // Without isRevoked the claims come back as they are, not in a promise: an
+  // await less on every call.
+  function check(claims: JwtClaims): JwtClaims | Promise<JwtClaims> {
+    return isRevoked === undefined ? claims : checkRevoked(isRevoked, claims);
   }
 
   return {
@@ -146,17 +138,19 @@ export function createVerifier(options: VerifierOptions, where = "createVerifier
           typeof token === "string" ? "ERR_TOKEN_TOO_LARGE" : "ERR_TOKEN_MALFORMED",
         );
       }
-      // The same strict syntax as a header's token: verify() may be called directly.
-      if (!isCompactJws(token)) {
-        throw new AuthError("ERR_TOKEN_MALFORMED");
-      }
       const nowSec = Date.now() / 1000;
+      // The cache holds only tokens that passed the syntax check below, so a
+      // hit needs no second look at the string.
       const hit = cache?.get(token, nowSec, clockTolerance);
       if (hit === "expired") {
         throw new AuthError("ERR_TOKEN_EXPIRED");
       }
       if (hit !== undefined) {
         return check(hit);
+      }
+      // The same strict syntax as a header's token: verify() may be called directly.
+      if (!isCompactJws(token)) {
+        throw new AuthError("ERR_TOKEN_MALFORMED");
       }
       let payload: JWTPayload;
       let provider: Provider;
@@ -174,20 +168,63 @@ export function createVerifier(options: VerifierOptions, where = "createVerifier
           ? err
           : new AuthError(codeOf(err), { cause: safeCause(err) });
       }
-      const claims = await check(freezeClaims(payload));
+      let claims = freezeClaims(payload);
+      if (isRevoked !== undefined) {
+        claims = await checkRevoked(isRevoked, claims);
+      }
       cache?.set(token, claims, payload.exp as number, provider.staleAt(payload));
       return claims;
     },
   };
 }
 
-/** Decodes header and payload, and calls anything that does not decode malformed. */
-function decode(token: string) {
+async function checkRevoked(
+  isRevoked: NonNullable<VerifierOptions["isRevoked"]>,
+  claims: JwtClaims,
+): Promise<JwtClaims> {
+  let revoked: boolean;
   try {
-    return [decodeProtectedHeader(token), decodeJwt(token)] as const;
+    revoked = await isRevoked(claims);
+  } catch (err) {
+    throw new AuthError("ERR_REVOCATION_UNAVAILABLE", { cause: safeCause(err) });
+  }
+  if (revoked) {
+    throw new AuthError("ERR_TOKEN_REVOKED");
+  }
+  return claims;
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Decodes header and payload for the prechecks, and calls anything that does
+ * not decode malformed: base64url, strict UTF-8, JSON, an object, as jose
+ * decodes them. The token has passed isCompactJws (canonical base64url,
+ * nothing Buffer's decoder would skip), and jose decodes and checks it again
+ * before any claim is trusted; this copy is only quicker (about 1 µs instead
+ * of 4 to 5 for jose's decodeProtectedHeader and decodeJwt).
+ */
+function decode(token: string): readonly [Record<string, unknown>, JWTPayload] {
+  const first = token.indexOf(".");
+  const second = token.indexOf(".", first + 1);
+  return [
+    decodeSegment(token.slice(0, first)),
+    decodeSegment(token.slice(first + 1, second)) as JWTPayload,
+  ];
+}
+
+function decodeSegment(segment: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    // Only the class of a parse error is kept (safeCause): no stack to capture.
+    value = withoutStack(() => JSON.parse(strictUtf8.decode(Buffer.from(segment, "base64url"))));
   } catch (err) {
     throw new AuthError("ERR_TOKEN_MALFORMED", { cause: safeCause(err) });
   }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new AuthError("ERR_TOKEN_MALFORMED");
+  }
+  return value as Record<string, unknown>;
 }
 
 /** Builds the function that picks the provider for a token's unverified `iss`. */

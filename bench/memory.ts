@@ -1,0 +1,96 @@
+// Heap after many distinct valid tokens have passed the verified-token cache.
+// Each token goes through the request gate, as a call to a server would (the
+// gate parses the header, verifies, caches, and checks the method's rule).
+// Runs in its own process with --expose-gc; prints one JSON line.
+// Usage: node --expose-gc --import tsx bench/memory.ts <tokens> [<maxEntries> <maxBytes> [<method>]]
+// <method>: whoAmI (any valid token: the default rule) or listNotes (scope
+// notes:read: the rule reads the token's scopes, whose sets then live beside
+// the cached claims).
+import { createHandlerContext } from "@connectrpc/connect";
+import { DemoService } from "../gen/demo/v1/demo_pb.js";
+import { createJwtAuth } from "../src/index.js";
+import { type Alg, audience, issuer, methodPath, readKey, signer, validClaims } from "./keys.js";
+
+export interface MemoryResult {
+  readonly tokens: number;
+  readonly method: string;
+  readonly maxEntries: number;
+  readonly maxBytes: number;
+  /** Heap used after a full GC, before any token: bytes. */
+  readonly heapBefore: number;
+  /** Heap growth after a full GC at each checkpoint: [tokens so far, bytes]. */
+  readonly growth: readonly (readonly [number, number])[];
+  /** The largest growth seen at any checkpoint. */
+  readonly maxGrowth: number;
+  readonly seconds: number;
+}
+
+const tokens = Number(process.argv[2] ?? 1_000_000);
+const maxEntries = Number(process.argv[3] ?? 10_000);
+const maxBytes = Number(process.argv[4] ?? 16 * 1024 * 1024);
+const methodName = process.argv[5] === "listNotes" ? "listNotes" : "whoAmI";
+const gc = (globalThis as { gc?: () => void }).gc;
+if (gc === undefined) {
+  console.error("run with --expose-gc");
+  process.exit(2);
+}
+const heap = () => {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+};
+
+const alg: Alg = "HS256"; // the cheapest to mint: the cache does not care which
+const material = readKey(alg);
+const sign = signer(material);
+const auth = createJwtAuth({
+  secret: new TextEncoder().encode(material.secret),
+  algorithms: [alg],
+  issuer,
+  audience,
+  cache: { maxEntries, maxBytes },
+});
+const method = DemoService.method[methodName];
+function call(token: string) {
+  return auth.requestGate(
+    createHandlerContext({
+      service: DemoService,
+      method,
+      protocolName: "connect",
+      requestMethod: "POST",
+      url: `http://127.0.0.1${methodPath}`,
+      requestHeader: { authorization: `Bearer ${token}` },
+    }),
+  );
+}
+// Warm the code paths (and jose's internals) before the first measurement.
+await call(sign(validClaims(-1)));
+const heapBefore = heap();
+const checkpoints = new Set(
+  [1_000, 10_000, 100_000, 300_000, 1_000_000, tokens].filter((n) => n <= tokens),
+);
+const growth: [number, number][] = [];
+const started = performance.now();
+const batch = 256;
+const now = Math.floor(Date.now() / 1000);
+for (let done = 0; done < tokens; ) {
+  const n = Math.min(batch, tokens - done);
+  await Promise.all(Array.from({ length: n }, (_, i) => call(sign(validClaims(done + i, now)))));
+  done += n;
+  for (const checkpoint of checkpoints) {
+    if (done - n < checkpoint && done >= checkpoint) {
+      growth.push([checkpoint, heap() - heapBefore]);
+    }
+  }
+}
+const result: MemoryResult = {
+  tokens,
+  method: `${DemoService.typeName}/${method.name}`,
+  maxEntries,
+  maxBytes,
+  heapBefore,
+  growth,
+  maxGrowth: Math.max(...growth.map(([, bytes]) => bytes)),
+  seconds: (performance.now() - started) / 1000,
+};
+console.log(JSON.stringify(result));

@@ -1,0 +1,246 @@
+// What `npm run bench` measures: the server configurations ("cases"), and for
+// each the loads run against it. A round starts every case's server in turn
+// (each in its own process), runs its loads, and stops it; rounds repeat so
+// that configurations interleave (A B C A B C ...) and ratios compare runs made
+// minutes apart at most.
+import type { Alg } from "./keys.js";
+import type { ServerConfig } from "./server.js";
+
+/** The token streams a load can send. */
+export type TokenSource =
+  /** No `authorization` header. */
+  | { readonly kind: "none" }
+  /** One fixed header value on every request. */
+  | { readonly kind: "fixed"; readonly value: string }
+  /** The warm pool of `alg`: a few hundred distinct valid tokens, reused. */
+  | { readonly kind: "warm"; readonly alg: Alg }
+  /** The cold pool of `alg`: a new valid token on every request. */
+  | { readonly kind: "cold"; readonly alg: Alg };
+
+export type Generator = "h2load" | "loadgen";
+
+/** One measurement: a load, and the outcome every request must have. */
+export interface Load {
+  /** Unique over the whole plan; results are keyed by it. */
+  readonly id: string;
+  readonly generator: Generator;
+  readonly protocol: "connect" | "grpc";
+  readonly tokens: TokenSource;
+  readonly expect: "ok" | "refused";
+  /** A request body file (the 4 MiB gate loads); none otherwise. */
+  readonly body?: "4mib";
+}
+
+export interface Case {
+  readonly id: string;
+  readonly server: ServerConfig;
+  readonly loads: readonly Load[];
+}
+
+/** The refusal kinds, each a token the ES256 servers refuse. */
+export const refusalKinds = [
+  "missing",
+  "malformed",
+  "expired",
+  "wrong-issuer",
+  "wrong-audience",
+  "wrong-algorithm",
+  "bad-signature",
+] as const;
+export type RefusalKind = (typeof refusalKinds)[number];
+
+export interface PlanOptions {
+  readonly algs: readonly Alg[];
+  /** The algorithm of the refusal and gate cases. */
+  readonly refusalAlg: Alg;
+  readonly refusals: Readonly<Record<RefusalKind, string | undefined>>;
+}
+
+/** plan lists every case; ids are stable so that the report can find loads. */
+export function plan(o: PlanOptions): Case[] {
+  const cases: Case[] = [];
+  const warm = (alg: Alg): TokenSource => ({ kind: "warm", alg });
+  const cold = (alg: Alg): TokenSource => ({ kind: "cold", alg });
+  const a = o.refusalAlg;
+  const refusalLoads = (prefix: string): Load[] =>
+    refusalKinds.map((kind) => {
+      const value = o.refusals[kind];
+      return {
+        id: `${prefix}/refuse/${kind}`,
+        generator: "h2load",
+        protocol: "connect",
+        tokens: value === undefined ? { kind: "none" } : { kind: "fixed", value },
+        expect: "refused",
+      };
+    });
+
+  // The limit: no authentication. It receives the same headers as the others
+  // (the tokens are ignored), so that only the cost of checking them differs.
+  cases.push({
+    id: "none",
+    server: { impl: "connect", auth: "none", alg: a },
+    loads: [
+      {
+        id: "none/h2load/connect",
+        generator: "h2load",
+        protocol: "connect",
+        tokens: warm(a),
+        expect: "ok",
+      },
+      {
+        id: "none/h2load/grpc",
+        generator: "h2load",
+        protocol: "grpc",
+        tokens: warm(a),
+        expect: "ok",
+      },
+      {
+        id: "none/loadgen/warm",
+        generator: "loadgen",
+        protocol: "connect",
+        tokens: warm(a),
+        expect: "ok",
+      },
+      {
+        id: "none/loadgen/cold",
+        generator: "loadgen",
+        protocol: "connect",
+        tokens: cold(a),
+        expect: "ok",
+      },
+    ],
+  });
+  for (const alg of o.algs) {
+    cases.push({
+      id: `jose/${alg}`,
+      server: { impl: "connect", auth: "jose", alg },
+      loads: [
+        {
+          id: `jose/${alg}/h2load/connect`,
+          generator: "h2load",
+          protocol: "connect",
+          tokens: warm(alg),
+          expect: "ok",
+        },
+        {
+          id: `jose/${alg}/h2load/grpc`,
+          generator: "h2load",
+          protocol: "grpc",
+          tokens: warm(alg),
+          expect: "ok",
+        },
+        {
+          id: `jose/${alg}/loadgen/cold`,
+          generator: "loadgen",
+          protocol: "connect",
+          tokens: cold(alg),
+          expect: "ok",
+        },
+        ...(alg === a ? refusalLoads(`jose/${alg}`) : []),
+      ],
+    });
+    cases.push({
+      id: `connect-jwt/${alg}`,
+      server: { impl: "connect", auth: "connect-jwt", alg },
+      loads: [
+        {
+          id: `connect-jwt/${alg}/h2load/connect`,
+          generator: "h2load",
+          protocol: "connect",
+          tokens: warm(alg),
+          expect: "ok",
+        },
+        {
+          id: `connect-jwt/${alg}/h2load/grpc`,
+          generator: "h2load",
+          protocol: "grpc",
+          tokens: warm(alg),
+          expect: "ok",
+        },
+        {
+          id: `connect-jwt/${alg}/loadgen/warm`,
+          generator: "loadgen",
+          protocol: "connect",
+          tokens: warm(alg),
+          expect: "ok",
+        },
+        {
+          id: `connect-jwt/${alg}/loadgen/cold`,
+          generator: "loadgen",
+          protocol: "connect",
+          tokens: cold(alg),
+          expect: "ok",
+        },
+        ...(alg === a ? refusalLoads(`connect-jwt/${alg}`) : []),
+      ],
+    });
+  }
+  // The request gate with 4 MiB bodies, on servers that count the body bytes
+  // the RPC layer reads (which costs them some throughput: not compared with
+  // the other cases).
+  cases.push({
+    id: "gate",
+    server: { impl: "connect", auth: "connect-jwt", alg: a, countBodyBytes: true },
+    loads: [
+      {
+        id: "gate/refused",
+        generator: "h2load",
+        protocol: "connect",
+        tokens: { kind: "none" },
+        expect: "refused",
+        body: "4mib",
+      },
+      {
+        id: "gate/accepted",
+        generator: "h2load",
+        protocol: "connect",
+        tokens: warm(a),
+        expect: "ok",
+        body: "4mib",
+      },
+    ],
+  });
+  cases.push({
+    id: "interceptor-only",
+    server: { impl: "connect", auth: "connect-jwt-interceptor", alg: a, countBodyBytes: true },
+    loads: [
+      {
+        id: "interceptor-only/refused",
+        generator: "h2load",
+        protocol: "connect",
+        tokens: { kind: "none" },
+        expect: "refused",
+        body: "4mib",
+      },
+    ],
+  });
+  cases.push({
+    id: "grpc-js/none",
+    server: { impl: "grpc-js", auth: "none", alg: a },
+    loads: [
+      {
+        id: "grpc-js/none/h2load/grpc",
+        generator: "h2load",
+        protocol: "grpc",
+        tokens: warm(a),
+        expect: "ok",
+      },
+    ],
+  });
+  for (const alg of o.algs) {
+    cases.push({
+      id: `grpc-js/jose/${alg}`,
+      server: { impl: "grpc-js", auth: "jose", alg },
+      loads: [
+        {
+          id: `grpc-js/jose/${alg}/h2load/grpc`,
+          generator: "h2load",
+          protocol: "grpc",
+          tokens: warm(alg),
+          expect: "ok",
+        },
+      ],
+    });
+  }
+  return cases;
+}

@@ -1,0 +1,402 @@
+// `npm run bench`: what connect-jwt costs a Connect server, measured against no
+// authentication, a hand-written jose interceptor, and @grpc/grpc-js with a
+// jose interceptor; refusals; the request gate; the cache's memory. Writes the
+// table to stdout and, for a full run, to bench/RESULTS.md.
+//
+//   npm run bench                 the full run (several minutes)
+//   npm run bench -- --quick      a smoke run: one round, short loads, ES256 only
+//   npm run bench -- --rounds 5 --seconds 5 --only connect-jwt,none --no-memory --no-micro
+// (--only and --quick runs print the table but leave RESULTS.md alone.)
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import * as http2 from "node:http2";
+import { cpus, loadavg, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type LoadResult, protocolHeaders, runH2load } from "./h2load.js";
+import {
+  type Alg,
+  algorithms,
+  cacheDir,
+  methodPath,
+  readKey,
+  signer,
+  validClaims,
+} from "./keys.js";
+import type { MemoryResult } from "./memory.js";
+import type { MicroRow } from "./micro.js";
+import { type Case, type Load, plan, type RefusalKind } from "./plan.js";
+import { ensurePool, type Pool } from "./pools.js";
+import {
+  pinning,
+  type RunningServer,
+  root,
+  runLoadgen,
+  runNode,
+  startServer,
+} from "./processes.js";
+import { type Machine, render, type Sample } from "./report.js";
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    rounds: { type: "string" },
+    seconds: { type: "string" },
+    warmup: { type: "string" },
+    only: { type: "string" },
+    "no-micro": { type: "boolean", default: false },
+    "no-memory": { type: "boolean", default: false },
+    "no-write": { type: "boolean", default: false },
+  },
+});
+const quick = values.quick === true;
+const settings = {
+  rounds: Number(values.rounds ?? (quick ? 1 : 3)),
+  seconds: Number(values.seconds ?? (quick ? 0.4 : 3)),
+  warmup: Number(values.warmup ?? (quick ? 0.2 : 1)),
+  algs: (quick ? ["ES256"] : [...algorithms]) as Alg[],
+  /** h2load processes (one connection each) × streams per connection. */
+  h2loadProcesses: 8,
+  streams: 8,
+  warmTokens: 300,
+  coldTokens: quick ? 12_000 : 60_000,
+  memoryTokens: quick ? 20_000 : 1_000_000,
+  microTime: 400,
+};
+// Only a full run rewrites bench/RESULTS.md.
+const write = !quick && !values["no-write"] && values.only === undefined;
+const refusalAlg: Alg = "ES256";
+
+const started = Date.now();
+const log = (message: string) =>
+  console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}`);
+
+// --- Tokens -----------------------------------------------------------------
+log(`minting token pools (cached in ${cacheDir})`);
+const warmPools = new Map<Alg, Pool>();
+const coldPools = new Map<Alg, Pool>();
+for (const alg of new Set([...settings.algs, refusalAlg])) {
+  warmPools.set(alg, await ensurePool(alg, "warm", settings.warmTokens));
+  coldPools.set(alg, await ensurePool(alg, "cold", settings.coldTokens));
+}
+const refusals = refusalTokens(refusalAlg);
+const bodyFiles = writeBodies();
+
+function refusalTokens(alg: Alg): Record<RefusalKind, string | undefined> {
+  const sign = signer(readKey(alg));
+  const now = Math.floor(Date.now() / 1000);
+  const valid = warmPools.get(alg)?.tokens[0] ?? "";
+  const [h, p, s = ""] = valid.split(".");
+  // One character changed in the middle of the signature: same length, same
+  // syntax, a signature that does not verify.
+  const mid = Math.floor(s.length / 2);
+  const badSignature = `${h}.${p}.${s.slice(0, mid)}${s[mid] === "A" ? "B" : "A"}${s.slice(mid + 1)}`;
+  // alg confusion: an HS256 token (signed with some secret) against a server
+  // that accepts only `alg`.
+  const hs = signer({ alg: "HS256", secret: "not-the-servers-secret-0123456789abcdefghij" });
+  return {
+    missing: undefined,
+    // Three base64url segments whose payload is not JSON: passes the header
+    // syntax check, fails decoding.
+    malformed: "Bearer eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.bm90LWpzb24.c2lnbmF0dXJl",
+    expired: `Bearer ${sign({ ...validClaims(1, now - 7200), exp: now - 3600 })}`,
+    "wrong-issuer": `Bearer ${sign({ ...validClaims(2, now), iss: "https://other-issuer.example/" })}`,
+    "wrong-audience": `Bearer ${sign({ ...validClaims(3, now), aud: "another-api" })}`,
+    "wrong-algorithm": `Bearer ${hs(validClaims(4, now))}`,
+    "bad-signature": `Bearer ${badSignature}`,
+  };
+}
+
+function writeBodies() {
+  // The gate loads: a 4 MiB WhoAmIRequest, all of it one unknown field
+  // (number 15, length-delimited), which the server parses and ignores.
+  const size = 4 * 1024 * 1024;
+  const header = Buffer.from([0x7a, ...varint(size - 5)]);
+  const mib4 = join(cacheDir, "body-4mib.bin");
+  if (!existsSync(mib4)) {
+    writeFileSync(mib4, Buffer.concat([header, Buffer.alloc(size - header.length, 0x61)]));
+  }
+  // gRPC: an empty message in its 5-byte envelope.
+  const grpc = join(cacheDir, "body-grpc-empty.bin");
+  writeFileSync(grpc, Buffer.alloc(5));
+  return { mib4, grpc };
+}
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return out;
+}
+
+// --- Measuring ----------------------------------------------------------------
+function authorizations(load: Load, count: number): (string | undefined)[] {
+  const t = load.tokens;
+  switch (t.kind) {
+    case "none":
+      return Array.from({ length: count }, () => undefined);
+    case "fixed":
+      return Array.from({ length: count }, () => t.value);
+    case "warm":
+      return (warmPools.get(t.alg)?.tokens ?? []).slice(0, count).map((tok) => `Bearer ${tok}`);
+    case "cold":
+      throw new Error(`${load.id}: h2load sends one header value per process; use loadgen`);
+  }
+}
+
+/** One request before the load, to check the server answers as expected. */
+async function probe(url: string, load: Load, authorization: string | undefined) {
+  const session = http2.connect(url);
+  try {
+    const headers: http2.OutgoingHttpHeaders = {
+      ...protocolHeaders(load.protocol),
+      ":path": methodPath,
+    };
+    if (authorization !== undefined) {
+      headers.authorization = authorization;
+    }
+    const body =
+      load.body === "4mib"
+        ? readFileSync(bodyFiles.mib4)
+        : load.protocol === "grpc"
+          ? Buffer.alloc(5)
+          : Buffer.alloc(0);
+    const outcome = await new Promise<{ status: number; grpcStatus?: string }>(
+      (resolve, reject) => {
+        const stream = session.request(headers);
+        let status = 0;
+        let grpcStatus: string | undefined;
+        stream.on("response", (h) => {
+          status = Number(h[":status"]);
+          grpcStatus = h["grpc-status"] as string | undefined;
+        });
+        stream.on("trailers", (t) => {
+          grpcStatus = (t["grpc-status"] as string | undefined) ?? grpcStatus;
+        });
+        stream.on("data", () => {});
+        stream.on("close", () =>
+          resolve({ status, ...(grpcStatus === undefined ? {} : { grpcStatus }) }),
+        );
+        stream.on("error", reject);
+        stream.end(body);
+      },
+    );
+    const ok = load.protocol === "grpc" ? outcome.grpcStatus === "0" : outcome.status === 200;
+    // PermissionDenied: HTTP 403 for the Connect protocol, grpc-status 7 for gRPC.
+    const refused = load.protocol === "grpc" ? outcome.grpcStatus === "7" : outcome.status === 403;
+    if (load.expect === "ok" ? !ok : !refused) {
+      throw new Error(`${load.id}: expected ${load.expect}, got ${JSON.stringify(outcome)}`);
+    }
+  } finally {
+    session.close();
+  }
+}
+
+async function measure(load: Load, server: RunningServer): Promise<Omit<Sample, "round" | "at">> {
+  const big = load.body === "4mib";
+  const processes = big ? 2 : settings.h2loadProcesses;
+  const streams = big ? 2 : settings.streams;
+  const t = load.tokens;
+  const probeAuth =
+    t.kind === "cold" || (t.kind === "warm" && load.generator === "loadgen")
+      ? `Bearer ${warmPools.get(t.alg)?.tokens[0]}`
+      : authorizations(load, 1)[0];
+  await probe(server.url, load, probeAuth);
+  const before = await server.stats();
+  let result: LoadResult;
+  let unexpected: number;
+  let tokensReused = false;
+  if (load.generator === "h2load") {
+    result = await runH2load(
+      {
+        url: server.url,
+        protocol: load.protocol,
+        authorizations: authorizations(load, processes),
+        streams,
+        warmupSeconds: settings.warmup,
+        seconds: settings.seconds,
+        pin: pinning.load,
+        ...(big
+          ? { bodyFile: bodyFiles.mib4 }
+          : load.protocol === "grpc"
+            ? { bodyFile: bodyFiles.grpc }
+            : {}),
+      },
+      methodPath,
+    );
+    // gRPC answers 200 whether it refuses or not: there the probe is the check.
+    unexpected =
+      load.protocol === "grpc"
+        ? result.errors
+        : result.errors +
+          (load.expect === "ok"
+            ? result.requests - result.status2xx
+            : result.requests - result.status4xx);
+  } else {
+    const tokensFile =
+      t.kind === "warm"
+        ? warmPools.get(t.alg)?.file
+        : t.kind === "cold"
+          ? coldPools.get(t.alg)?.file
+          : undefined;
+    if (t.kind === "fixed") {
+      throw new Error(`${load.id}: fixed tokens are for h2load`);
+    }
+    const r = await runLoadgen({
+      url: server.url,
+      path: methodPath,
+      protocol: load.protocol,
+      ...(tokensFile === undefined ? {} : { tokensFile }),
+      connections: settings.h2loadProcesses,
+      streams: settings.streams,
+      warmupSeconds: settings.warmup,
+      seconds: settings.seconds,
+    });
+    result = {
+      requests: r.requests,
+      reqPerSec: r.reqPerSec,
+      p50Ms: r.p50Ms,
+      p99Ms: r.p99Ms,
+      status2xx: r.ok,
+      status4xx: r.refused,
+      errors: r.errors,
+    };
+    unexpected = r.errors + (load.expect === "ok" ? r.refused : r.ok);
+    tokensReused = t.kind === "cold" && r.tokensReused;
+  }
+  const after = await server.stats();
+  const served = Math.max(1, after.requests - before.requests);
+  return {
+    reqPerSec: result.reqPerSec,
+    p50Ms: result.p50Ms,
+    p99Ms: result.p99Ms,
+    requests: result.requests,
+    unexpected: Math.max(0, unexpected),
+    cpuUsPerReq: (after.cpuMicros - before.cpuMicros) / served,
+    bodyBytesPerReq: (after.bodyBytes - before.bodyBytes) / served,
+    socketBytesPerReq: (after.socketBytes - before.socketBytes) / served,
+    tokensReused,
+  };
+}
+
+// --- The run -------------------------------------------------------------------
+const only = values.only?.split(",").map((s) => s.trim());
+const cases = plan({ algs: settings.algs, refusalAlg, refusals }).filter(
+  (c) => only === undefined || only.some((prefix) => c.id.startsWith(prefix)),
+);
+const samples = new Map<string, Sample[]>();
+const loadBefore = loadavg();
+// The baseline (no authentication) runs at the start of each round and again
+// after every few cases, so that each ratio can be taken against the
+// baseline measured closest in time: the machine's other work comes and goes.
+const baseline = cases.find((c) => c.id === "none");
+const others = cases.filter((c) => c !== baseline);
+const baselineEvery = 3;
+for (let round = 0; round < settings.rounds; round++) {
+  // Rotate the order, so that no configuration always runs first or last.
+  const rotated = others.map((_, i) => others[(i + round) % others.length] as Case);
+  const order: Case[] = [];
+  rotated.forEach((c, i) => {
+    if (baseline !== undefined && i % baselineEvery === 0) {
+      order.push(baseline);
+    }
+    order.push(c);
+  });
+  if (baseline !== undefined) {
+    order.push(baseline);
+  }
+  for (const c of order) {
+    log(`round ${round + 1}/${settings.rounds}: ${c.id}`);
+    const server = await startServer(c.server);
+    try {
+      for (const load of c.loads) {
+        const sample = { ...(await measure(load, server)), round, at: Date.now() - started };
+        samples.set(load.id, [...(samples.get(load.id) ?? []), sample]);
+      }
+    } finally {
+      await server.stop();
+    }
+  }
+}
+const loadAfter = loadavg();
+
+const memory: MemoryResult[] = [];
+if (!values["no-memory"]) {
+  // The default cache (bound by maxEntries first) on a method any valid token
+  // may call; and a cache bound by maxBytes alone, on a method whose rule
+  // reads the scopes (their sets then live beside the cached claims).
+  for (const [tokens, entries, bytes, method] of [
+    [settings.memoryTokens, 10_000, 16 * 1024 * 1024, "whoAmI"],
+    [Math.min(settings.memoryTokens, 300_000), 10_000_000, 16 * 1024 * 1024, "listNotes"],
+  ] as const) {
+    log(`memory: ${tokens} tokens, maxEntries ${entries}, maxBytes ${bytes}, ${method}`);
+    const line = await runNode(
+      "bench/memory.ts",
+      [String(tokens), String(entries), String(bytes), method],
+      ["--expose-gc"],
+    );
+    memory.push(JSON.parse(line) as MemoryResult);
+  }
+}
+
+let micro: MicroRow[] = [];
+if (!quick && !values["no-micro"]) {
+  log("micro benchmark");
+  micro = JSON.parse(
+    await runNode("bench/micro.ts", ["--json", "--time", String(settings.microTime)]),
+  ) as MicroRow[];
+}
+
+const machine: Machine = {
+  cpus: cpus().length,
+  cpuModel: cpuModel(),
+  memoryGiB: totalmem() / 2 ** 30,
+  node: process.version,
+  h2load: execFileSync("h2load", ["--version"]).toString().trim(),
+  pinning: pinning.note,
+  loadBefore,
+  loadAfter,
+  date: new Date().toISOString(),
+  settings: {
+    rounds: settings.rounds,
+    seconds: settings.seconds,
+    warmup: settings.warmup,
+    connections: settings.h2loadProcesses,
+    streams: settings.streams,
+    warmTokens: settings.warmTokens,
+    coldTokens: settings.coldTokens,
+    quick,
+  },
+  minutes: (Date.now() - started) / 60_000,
+};
+
+function cpuModel(): string {
+  const info = readFileSync("/proc/cpuinfo", "utf8");
+  return /model name\s*:\s*(.*)/.exec(info)?.[1] ?? cpus()[0]?.model ?? "unknown";
+}
+
+const resultsPath = join(root, "bench", "RESULTS.md");
+const previous = existsSync(resultsPath) ? readFileSync(resultsPath, "utf8") : "";
+const { markdown, failures } = render({
+  machine,
+  samples,
+  memory,
+  micro,
+  algs: settings.algs,
+  refusalAlg,
+  notes: /<!-- notes -->[\s\S]*$/.exec(previous)?.[0],
+});
+console.log(markdown);
+writeFileSync(
+  join(cacheDir, "last-run.json"),
+  JSON.stringify({ machine, samples: [...samples], memory, micro }, null, 1),
+);
+if (write) {
+  writeFileSync(resultsPath, markdown);
+  log(`wrote ${resultsPath}`);
+}
+log(`done in ${machine.minutes.toFixed(1)} min; ${failures} unexpected outcomes`);
+process.exit(failures === 0 ? 0 : 1);
