@@ -31,12 +31,13 @@ interface Entry {
 
 // What an entry takes on the heap, estimated from above. Measured on Node.js
 // 24 (bench/memory.ts, and tokens with many claims, long claims and 40 roles):
-// the token (one byte a character, plus the string's header), the map's slot,
-// the entry, its numbers: about 250 bytes; the frozen claims: their strings,
-// numbers, arrays and objects, counted twice, because a rule that reads scopes
-// or roles keeps their sets beside the claims for as long as they live. A
-// typical access token is estimated at about 1.3 KiB and takes 0.9 to 1.1.
-const entryOverheadBytes = 256;
+// the token (one byte a character) and, for each entry, about 600 bytes for
+// the map's slot, the entry, its numbers, and the scope and role sets a rule
+// that reads them keeps beside the claims for as long as they live; the
+// frozen claims (their strings, numbers, arrays and objects) counted twice,
+// for those sets' members. A typical access token is estimated at 1.6 KiB; it
+// takes 0.9 KiB, or 1.5 KiB with its sets.
+const entryOverheadBytes = 640;
 
 function entryBytes(token: string, claims: JwtClaims): number {
   return entryOverheadBytes + token.length + 2 * valueBytes(claims);
