@@ -43,9 +43,34 @@ export function protocolHeaders(protocol: "connect" | "grpc"): Record<string, st
     : { ":method": "POST", "content-type": "application/proto", "connect-protocol-version": "1" };
 }
 
-export async function runH2load(spec: H2loadSpec, path: string): Promise<LoadResult> {
+/**
+ * runH2load runs the load; with `warmupSeconds`, a warm-up run of the same
+ * load first, in processes of its own, so that `beforeMeasuring` (which reads
+ * the server's CPU time) sees only the measured run follow.
+ */
+export async function runH2load(
+  spec: H2loadSpec,
+  path: string,
+  beforeMeasuring: () => Promise<void> = async () => {},
+): Promise<LoadResult> {
+  if (spec.warmupSeconds > 0) {
+    await h2loadProcesses({ ...spec, seconds: spec.warmupSeconds }, path, undefined);
+  }
+  await beforeMeasuring();
   const dir = mkdtempSync(join(tmpdir(), "h2load-"));
   try {
+    return await h2loadProcesses(spec, path, dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function h2loadProcesses(
+  spec: H2loadSpec,
+  path: string,
+  dir: string | undefined,
+): Promise<LoadResult> {
+  {
     const outputs = await Promise.all(
       spec.authorizations.map((authorization, i) => {
         const headers = { ...protocolHeaders(spec.protocol) };
@@ -55,14 +80,13 @@ export async function runH2load(spec: H2loadSpec, path: string): Promise<LoadRes
         const args = [
           "-D",
           `${Math.round(spec.seconds * 1000)}ms`,
-          `--warm-up-time=${Math.round(spec.warmupSeconds * 1000)}ms`,
           "-c",
           "1",
           "-m",
           String(spec.streams),
           ...Object.entries(headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
           ...(spec.bodyFile === undefined ? [] : ["-d", spec.bodyFile]),
-          `--log-file=${join(dir, `log-${i}.txt`)}`,
+          ...(dir === undefined ? [] : [`--log-file=${join(dir, `log-${i}.txt`)}`]),
           `${spec.url}${path}`,
         ];
         return run([...spec.pin, "h2load", ...args]);
@@ -91,6 +115,9 @@ export async function runH2load(spec: H2loadSpec, path: string): Promise<LoadRes
     }
     const latencies: number[] = [];
     spec.authorizations.forEach((_, i) => {
+      if (dir === undefined) {
+        return;
+      }
       for (const line of readFileSync(join(dir, `log-${i}.txt`), "utf8").split("\n")) {
         const [, status, micros] = line.split("\t");
         if (status !== undefined && status !== "0" && micros !== undefined) {
@@ -108,8 +135,6 @@ export async function runH2load(spec: H2loadSpec, path: string): Promise<LoadRes
       status4xx,
       errors,
     };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -17,6 +17,8 @@ export interface LoadgenOptions {
   readonly connections: number;
   readonly streams: number;
   readonly warmupSeconds: number;
+  /** The index of the first token to send (a warm-up run before used the ones before it). */
+  readonly firstToken?: number;
   readonly seconds: number;
 }
 
@@ -32,6 +34,8 @@ export interface LoadgenResult {
   /** Tokens used in the measured interval, and whether any was used twice in the whole run. */
   readonly tokensUsed: number;
   readonly tokensReused: boolean;
+  /** The index after the last token sent: where a following run should start. */
+  readonly nextToken: number;
 }
 
 const options = JSON.parse(process.argv[2] ?? "{}") as LoadgenOptions;
@@ -60,7 +64,8 @@ const headerSets =
   tokens.length === 0 ? [base] : tokens.map((t) => ({ ...base, authorization: `Bearer ${t}` }));
 const grpcFrame = Buffer.from([0, 0, 0, 0, 0]);
 
-let next = 0;
+const first = options.firstToken ?? 0;
+let next = first;
 let measuring = false;
 let stopping = false;
 let measuredStartToken = 0;
@@ -149,5 +154,6 @@ const result: LoadgenResult = {
   p99Ms: pick(0.99),
   tokensUsed: measuredEndToken - measuredStartToken,
   tokensReused: tokens.length > 0 && next > tokens.length,
+  nextToken: next,
 };
 console.log(JSON.stringify(result));

@@ -211,10 +211,9 @@ async function startGrpcJs(): Promise<number> {
   }
   const server = new grpc.Server({ interceptors });
   server.addService(service, {
-    whoAmI(call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
+    whoAmI(_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) {
       counters.requests++;
       // A Python-style interceptor hands the handler no claims: the stand-in subject.
-      void call;
       callback(null, { subject: anonymous });
     },
   });
