@@ -1,6 +1,8 @@
 // Heap after many distinct valid tokens have passed the verified-token cache.
-// Each token goes through the request gate, as a call to a server would (the
-// gate parses the header, verifies, caches, and checks the method's rule).
+// Each token goes through the request gate twice, as two calls to a server
+// would (the gate parses the header, verifies, checks the method's rule; the
+// cache admits a token on its second verification), so that every token is
+// cached and the cache runs full, evicting, for the whole run.
 // Runs in its own process with --expose-gc; prints one JSON line.
 // Usage: node --expose-gc --import tsx bench/memory.ts <tokens> [<maxEntries> <maxBytes> [<method>]]
 // <method>: whoAmI (any valid token: the default rule) or listNotes (scope
@@ -71,7 +73,11 @@ async function warmUp() {
   const warm = createJwtAuth(options);
   for (let i = 0; i < Math.min(tokens, 20_000); i += 256) {
     await Promise.all(
-      Array.from({ length: 256 }, (_, j) => call(warm, sign(validClaims(-1 - i - j, now)))),
+      Array.from({ length: 256 }, async (_, j) => {
+        const token = sign(validClaims(-1 - i - j, now));
+        await call(warm, token);
+        await call(warm, token);
+      }),
     );
   }
 }
@@ -89,7 +95,11 @@ const batch = 256;
 for (let done = 0; done < tokens; ) {
   const n = Math.min(batch, tokens - done);
   await Promise.all(
-    Array.from({ length: n }, (_, i) => call(auth, sign(validClaims(done + i, now)))),
+    Array.from({ length: n }, async (_, i) => {
+      const token = sign(validClaims(done + i, now));
+      await call(auth, token);
+      await call(auth, token);
+    }),
   );
   done += n;
   for (const checkpoint of checkpoints) {

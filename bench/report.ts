@@ -170,7 +170,7 @@ export function render(input: ReportInput): { markdown: string; failures: number
     `- **h2load** (nghttp2, C): ${s.connections} processes, one connection and ${s.streams} streams each. h2load sends the same headers on every request, so each process carries one token: the "warm" loads use ${s.connections} distinct tokens.`,
   );
   p(
-    `- **loadgen** (bench/loadgen.ts, node:http2, ${s.connections} connections × ${s.streams} streams): a different header per request. "warm": ${s.warmTokens} distinct tokens in turn; "cold": a pool of ${s.coldTokens.toLocaleString("en-US")} distinct tokens, each request the next one, so the cache never hits. The no-auth baseline receives the same token streams (and ignores them), so that only the checking differs, not the bytes on the wire.`,
+    `- **loadgen** (bench/loadgen.ts, node:http2, ${s.connections} connections × ${s.streams} streams): a different header per request. "warm": ${s.warmTokens} distinct tokens in turn; "cold": a pool of ${s.coldTokens.toLocaleString("en-US")} distinct tokens, each request the next one, so the cache never hits (and, each token being seen once, admits none). The no-auth baseline receives the same token streams (and ignores them), so that only the checking differs, not the bytes on the wire.`,
   );
   p();
 
@@ -321,7 +321,7 @@ export function render(input: ReportInput): { markdown: string; failures: number
   if ([...samples.values()].some((l) => l.some((x) => x.tokensReused))) {
     p("† More requests than pooled tokens: the pool was used again from its start. Tokens come");
     p("back in the same order after more distinct tokens than the cache holds (10,000), so a");
-    p("returning token was evicted long before (LRU) and still misses.");
+    p("returning token was evicted long before (LRU), or never admitted, and still misses.");
     p();
   }
   for (const a of algs) {
@@ -439,8 +439,12 @@ export function render(input: ReportInput): { markdown: string; failures: number
   if (input.memory.length > 0) {
     p("## Memory: heap growth as distinct valid tokens pass the cache");
     p();
-    p("Each token goes through the request gate as a call would (parse, verify, cache, rule),");
-    p("HS256, in a process of its own; heap measured after a full GC. The code paths are warmed");
+    p("Each token goes through the request gate twice, as two calls would (parse, verify, rule;");
+    p(
+      "the cache admits a token on its second verification, so every token enters it and the cache",
+    );
+    p("evicts for the whole run), HS256, in a process of its own; heap measured after a full GC.");
+    p("The code paths are warmed");
     p(
       "first with a throw-away instance, so that the growth is the cache's, not V8's compiled code.",
     );

@@ -1,4 +1,4 @@
-import type { JWTPayload, JWTVerifyOptions } from "jose";
+import type { JWTPayload, VerifyOptions } from "jose";
 import { type Duration, parseDuration } from "./duration.js";
 import { AuthError } from "./errors.js";
 import { type KeySourceOptions, resolveKeySource, type VerificationKey } from "./key-source.js";
@@ -38,13 +38,16 @@ export interface Provider {
   readonly algorithms: readonly string[];
   readonly issuers: readonly string[] | undefined;
   readonly warmUp: (() => Promise<void>) | undefined;
-  readonly joseOptions: JWTVerifyOptions;
-  /** Checks that cost no crypto and no key fetch: alg, exp, iss, aud. */
-  precheck(alg: unknown, payload: JWTPayload, nowSec: number): void;
+  /** For jose's `compactVerify`, which checks the signature and the `alg` against these. */
+  readonly verifyOptions: VerifyOptions;
+  /**
+   * Checks the header and every claim of the policy (RFC 7519, and RFC 9068
+   * with that profile), before the signature: what fails here costs no crypto
+   * and no key fetch.
+   */
+  check(header: Record<string, unknown>, payload: JWTPayload, nowSec: number): void;
   /** When a verified token becomes too old for `maxTokenAge` (seconds since the epoch), if ever. */
   staleAt(payload: JWTPayload): number | undefined;
-  /** Checks jose does not make, run after the signature verified. */
-  postcheck(payload: JWTPayload, nowSec: number): void;
 }
 
 const rfc9068Claims = ["iss", "exp", "aud", "sub", "client_id", "iat", "jti"];
@@ -84,58 +87,87 @@ export function createProvider(
       required.add(claim);
     }
   }
-  if (maxLifetime !== undefined) {
+  if (maxLifetime !== undefined || maxTokenAge !== undefined) {
     required.add("iat");
   }
-  const joseOptions: JWTVerifyOptions = {
-    algorithms: [...source.algorithms],
-    clockTolerance,
-    requiredClaims: [...required],
-    ...(issuers === undefined ? {} : { issuer: [...issuers] }),
-    ...(audience === undefined ? {} : { audience: [...audience] }),
-    ...(maxTokenAge === undefined ? {} : { maxTokenAge }),
-    ...(typ === undefined ? {} : { typ }),
-  };
+  if (issuers !== undefined) {
+    required.add("iss");
+  }
+  if (audience !== undefined) {
+    required.add("aud");
+  }
+  const requiredClaims = [...required];
+  const expectedTyp = typ === undefined ? undefined : normalizeTyp(typ);
   return {
     key: source.key,
     algorithms: source.algorithms,
     issuers,
     warmUp: source.warmUp,
-    joseOptions,
-    precheck(alg, payload, nowSec) {
+    verifyOptions: { algorithms: [...source.algorithms] },
+    check(header, payload, nowSec) {
+      const { alg } = header;
       if (typeof alg !== "string" || !source.algorithms.includes(alg)) {
         throw new AuthError("ERR_ALGORITHM_NOT_ALLOWED");
       }
-      const { exp, iss, aud } = payload;
-      if (exp === undefined) {
-        throw new AuthError("ERR_CLAIM_MISSING");
+      // RFC 7797's unencoded payload has no place in a JWT.
+      if (header.b64 !== undefined && header.b64 !== true) {
+        throw new AuthError("ERR_TOKEN_MALFORMED");
       }
-      if (typeof exp !== "number" || !Number.isFinite(exp)) {
-        throw new AuthError("ERR_CLAIM_INVALID");
+      if (
+        expectedTyp !== undefined &&
+        (typeof header.typ !== "string" || normalizeTyp(header.typ) !== expectedTyp)
+      ) {
+        throw new AuthError("ERR_TYPE_INVALID");
       }
+      for (const claim of requiredClaims) {
+        if (!Object.hasOwn(payload, claim)) {
+          throw new AuthError("ERR_CLAIM_MISSING");
+        }
+      }
+      const exp = numericDate(payload.exp);
       if (exp <= nowSec - clockTolerance) {
         throw new AuthError("ERR_TOKEN_EXPIRED");
       }
+      const { iss, aud } = payload;
       if (issuers !== undefined && (typeof iss !== "string" || !issuers.includes(iss))) {
         throw new AuthError(iss === undefined ? "ERR_CLAIM_MISSING" : "ERR_ISSUER_INVALID");
       }
       if (audience !== undefined && !audienceMatches(aud, audience)) {
         throw new AuthError(aud === undefined ? "ERR_CLAIM_MISSING" : "ERR_AUDIENCE_INVALID");
       }
+      const nbf = payload.nbf === undefined ? undefined : numericDate(payload.nbf);
+      const iat = payload.iat === undefined ? undefined : numericDate(payload.iat);
+      if (
+        (nbf !== undefined && nbf > nowSec + clockTolerance) ||
+        (iat !== undefined && iat > nowSec + clockTolerance)
+      ) {
+        throw new AuthError("ERR_TOKEN_NOT_YET_VALID");
+      }
+      if (maxTokenAge !== undefined && nowSec - (iat as number) - clockTolerance > maxTokenAge) {
+        throw new AuthError("ERR_TOKEN_TOO_OLD");
+      }
+      if (maxLifetime !== undefined && exp - (iat as number) > maxLifetime) {
+        throw new AuthError("ERR_LIFETIME_TOO_LONG");
+      }
     },
     staleAt(payload) {
       return maxTokenAge === undefined ? undefined : (payload.iat as number) + maxTokenAge;
     },
-    postcheck(payload, nowSec) {
-      const { iat, exp } = payload;
-      if (typeof iat === "number" && iat > nowSec + clockTolerance) {
-        throw new AuthError("ERR_TOKEN_NOT_YET_VALID");
-      }
-      if (maxLifetime !== undefined && (exp as number) - (iat as number) > maxLifetime) {
-        throw new AuthError("ERR_LIFETIME_TOO_LONG");
-      }
-    },
   };
+}
+
+/** A NumericDate claim's value: a finite number, or the claim is invalid. */
+function numericDate(value: unknown): number {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new AuthError("ERR_CLAIM_INVALID");
+  }
+  return value;
+}
+
+/** `typ` compares without case, a value without "/" as if `application/` led it (RFC 7515, 4.1.9). */
+function normalizeTyp(typ: string): string {
+  const lower = typ.toLowerCase();
+  return lower.includes("/") ? lower : `application/${lower}`;
 }
 
 function audienceMatches(aud: unknown, accepted: readonly string[]): boolean {

@@ -74,6 +74,12 @@ function valueBytes(value: unknown): number {
  * TokenCache remembers verified tokens by their exact string, so that a token
  * seen again costs a map lookup instead of a signature check. An entry lives
  * until the token's `exp` at the latest; failures are never cached.
+ *
+ * A token is admitted on its second verification ({@link TokenCache.offer}):
+ * the first one only leaves a 4-byte fingerprint in a fixed table. Tokens used
+ * once (a client that fetches a token per call, a burst of logins) then never
+ * displace the tokens in use, nor cost the memory and garbage collection of
+ * entries that would only be evicted unread.
  */
 export class TokenCache {
   // The entries by token, and the same entries in a list from least to most
@@ -88,12 +94,23 @@ export class TokenCache {
   private readonly maxEntries: number;
   private readonly maxBytes: number;
   private readonly maxTtl: number;
+  // Fingerprints of tokens verified once, twice as many slots as entries.
+  // Each token has two slots: it is recorded in an empty one if it can, or
+  // else in either, in turn, so that two tokens sharing a slot and used by
+  // turns still find their own print soon.
+  private readonly seen: Int32Array;
+  private turn = 0;
 
   /** TokenCache's constructor; options are checked by the caller. */
   constructor(options: TokenCacheOptions = {}) {
     this.maxEntries = options.maxEntries ?? 10_000;
     this.maxBytes = options.maxBytes ?? 16 * 1024 * 1024;
     this.maxTtl = options.maxTtl ?? 600;
+    let slots = 1024;
+    while (slots < 2 * this.maxEntries && slots < 1 << 20) {
+      slots *= 2;
+    }
+    this.seen = new Int32Array(this.maxEntries === 0 ? 1 : slots);
   }
 
   /** How many tokens are cached. */
@@ -131,6 +148,32 @@ export class TokenCache {
       this.append(entry); // most recently used goes last
     }
     return entry.claims;
+  }
+
+  /**
+   * offer caches a verified token if it was offered before (its fingerprint
+   * is still in the table), and otherwise only records its fingerprint.
+   * Returns whether the token was cached.
+   */
+  offer(token: string, claims: JwtClaims, exp: number, staleAt?: number): boolean {
+    const print = fingerprint(token);
+    const mask = this.seen.length - 1;
+    const a = (print >>> 1) & mask;
+    const b = (Math.imul(print, 0x9e3779b1) >>> 12) & mask;
+    const { seen } = this;
+    if (seen[a] === print || seen[b] === print) {
+      this.set(token, claims, exp, staleAt);
+      return true;
+    }
+    if (seen[a] === 0) {
+      seen[a] = print;
+    } else if (seen[b] === 0) {
+      seen[b] = print;
+    } else {
+      this.turn ^= 1;
+      seen[this.turn === 0 ? a : b] = print;
+    }
+    return false;
   }
 
   /** set remembers a verified token until its `exp` (or `staleAt`, if earlier). */
@@ -194,4 +237,18 @@ export class TokenCache {
     }
     this.newest = entry;
   }
+}
+
+/**
+ * fingerprint hashes the last characters of a token (FNV-1a), which are its
+ * signature's: they differ between any two tokens an issuer signs. Never 0,
+ * the value of an empty slot. A collision only admits a token a verification
+ * early or late; the cache itself is keyed by the whole token.
+ */
+function fingerprint(token: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = Math.max(0, token.length - 16); i < token.length; i++) {
+    hash = Math.imul(hash ^ token.charCodeAt(i), 0x01000193);
+  }
+  return hash | 1;
 }

@@ -22,6 +22,9 @@ describe("prechecks", () => {
       algorithms: ["ES256"],
       issuer: issuer.issuer,
       audience: issuer.audience,
+      typ: "JWT",
+      maxLifetime: "1h",
+      requiredClaims: ["sub"],
     });
 
   before(async () => {
@@ -38,6 +41,20 @@ describe("prechecks", () => {
 
   const cases: [string, () => Promise<string>, AuthErrorCode][] = [
     ["expired", () => issuer.sign({}, { expiresIn: -3600 }), "ERR_TOKEN_EXPIRED"],
+    ["nbf in the future", () => issuer.sign({ nbf: now() + 600 }), "ERR_TOKEN_NOT_YET_VALID"],
+    ["iat in the future", () => issuer.sign({ iat: now() + 600 }), "ERR_TOKEN_NOT_YET_VALID"],
+    ["nbf a string", () => issuer.sign({ nbf: "now" as unknown as number }), "ERR_CLAIM_INVALID"],
+    [
+      "lifetime over maxLifetime",
+      () => issuer.sign({ iat: now(), exp: now() + 7200 }),
+      "ERR_LIFETIME_TOO_LONG",
+    ],
+    ["no sub (requiredClaims)", () => issuer.sign({}, { omit: ["sub"] }), "ERR_CLAIM_MISSING"],
+    [
+      "typ at+jwt, not JWT",
+      () => issuer.sign({}, { header: { typ: "at+jwt" } }),
+      "ERR_TYPE_INVALID",
+    ],
     ["no exp", () => issuer.sign({}, { omit: ["exp"] }), "ERR_CLAIM_MISSING"],
     [
       "exp a string",

@@ -53,22 +53,56 @@ function countSignatureChecks(t: TestContext): () => number {
   return () => spy.mock.callCount();
 }
 
+/**
+ * Verifies a token twice and returns the claims of the second verification: a
+ * token enters the cache on its second verification.
+ */
+async function verifyCached(verifier: ReturnType<typeof verifierWith>, token: string) {
+  await verifier.verify(token);
+  return verifier.verify(token);
+}
+
 function setTime(seconds: number) {
   mock.timers.setTime(frozenNowMs + seconds * 1000);
 }
 
 describe("a hit costs no signature check", () => {
-  test("the first verification checks the signature, 100 repeats do not", async (t) => {
+  test("the first two verifications check the signature, 100 repeats do not", async (t) => {
     const checks = countSignatureChecks(t);
     const verifier = verifierWith();
     const token = await sign();
     await verifier.verify(token);
     const first = checks();
     assert.ok(first >= 1, "the counter sees the first verification");
+    await verifier.verify(token);
+    assert.equal(checks(), 2 * first, "the second verification checks the signature again");
     for (let i = 0; i < 100; i++) {
       assert.equal((await verifier.verify(token)).sub, secretClaims.sub);
     }
-    assert.equal(checks(), first);
+    assert.equal(checks(), 2 * first);
+  });
+
+  test("tokens used once are not cached: 200 of them, then each again, are all verified", async (t) => {
+    const checks = countSignatureChecks(t);
+    const verifier = verifierWith();
+    const tokens = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => sign({ jti: `once-${i}` })),
+    );
+    const base = checks();
+    for (const token of tokens) {
+      await verifier.verify(token);
+    }
+    const perToken = (checks() - base) / 200;
+    assert.ok(perToken >= 1);
+    // Their second use admits them; a third is a hit.
+    for (const token of tokens) {
+      await verifier.verify(token);
+    }
+    assert.equal(checks(), base + 400 * perToken, "a token was cached on its first use");
+    for (const token of tokens) {
+      await verifier.verify(token);
+    }
+    assert.equal(checks(), base + 400 * perToken, "a token used twice was not cached");
   });
 
   test("with cache: false, every repeat checks the signature", async (t) => {
@@ -84,10 +118,10 @@ describe("a hit costs no signature check", () => {
     assert.equal(checks(), first + 100 * first);
   });
 
-  test("a hit hands out the very claims object of the first verification", async () => {
+  test("a hit hands out the very claims object of the verification that cached it", async () => {
     const verifier = verifierWith();
     const token = await sign({ roles: ["admin"] });
-    const first = await verifier.verify(token);
+    const first = await verifyCached(verifier, token);
     assert.ok(Object.isFrozen(first));
     assert.equal(await verifier.verify(token), first);
     assert.equal(await verifier.verify(token), first);
@@ -102,13 +136,13 @@ describe("a hit costs no signature check", () => {
     const a = await sign({ jti: "token-a" });
     const b = await sign({ jti: "token-b" });
     const base = checks();
-    const claimsA = await verifier.verify(a);
-    const perToken = checks() - base;
-    const claimsB = await verifier.verify(b);
-    assert.equal(checks(), base + 2 * perToken, "a second token is verified on its own");
+    const claimsA = await verifyCached(verifier, a);
+    const perToken = (checks() - base) / 2;
+    const claimsB = await verifyCached(verifier, b);
+    assert.equal(checks(), base + 4 * perToken, "a second token is verified on its own");
     assert.equal(await verifier.verify(a), claimsA);
     assert.equal(await verifier.verify(b), claimsB);
-    assert.equal(checks(), base + 2 * perToken);
+    assert.equal(checks(), base + 4 * perToken);
   });
 });
 
@@ -118,7 +152,7 @@ describe("expiry on a hit", () => {
     const verifier = verifierWith();
     const token = await sign({ exp: now + 60 });
     try {
-      const claims = await verifier.verify(token);
+      const claims = await verifyCached(verifier, token);
       const first = checks();
       setTime(64); // exp + 4 s: within the default 5 s tolerance
       assert.equal(await verifier.verify(token), claims);
@@ -136,7 +170,7 @@ describe("expiry on a hit", () => {
     const verifier = verifierWith({ clockTolerance: 0 });
     const token = await sign({ exp: now + 60 });
     try {
-      const claims = await verifier.verify(token);
+      const claims = await verifyCached(verifier, token);
       const first = checks();
       setTime(59.999);
       assert.equal(await verifier.verify(token), claims);
@@ -160,12 +194,13 @@ describe("isRevoked on every call, hits included", () => {
       },
     });
     const token = await sign({ jti: "jti-0001" });
-    const claims = await verifier.verify(token);
+    const claims = await verifyCached(verifier, token);
     const first = checks();
     for (let i = 0; i < 20; i++) {
       await verifier.verify(token);
     }
-    assert.equal(seen.length, 21);
+    assert.equal(seen.length, 22);
+    seen.shift(); // the first verification's claims, not cached
     assert.ok(seen.every((c) => c === claims));
     assert.equal(checks(), first, "the 20 repeats were hits");
   });
@@ -181,14 +216,14 @@ describe("isRevoked on every call, hits included", () => {
       },
     });
     const token = await sign({ jti: "jti-revoked-0002" });
-    const claims = await verifier.verify(token);
+    const claims = await verifyCached(verifier, token);
     const first = checks();
     revoked.add("jti-revoked-0002");
     await assertRefused(verifier.verify(token), "ERR_TOKEN_REVOKED", token);
     await assertRefused(verifier.verify(token), "ERR_TOKEN_REVOKED", token);
     revoked.delete("jti-revoked-0002");
     assert.equal(await verifier.verify(token), claims, "still cached, and no longer revoked");
-    assert.equal(calls, 4);
+    assert.equal(calls, 5);
     assert.equal(checks(), first);
   });
 
@@ -199,9 +234,11 @@ describe("isRevoked on every call, hits included", () => {
     const token = await sign({ jti: "jti-revoked-0003" });
     await assertRefused(verifier.verify(token), "ERR_TOKEN_REVOKED", token);
     const first = checks();
+    // Refused twice: had a refusal counted as a verification, the second would cache it.
+    await assertRefused(verifier.verify(token), "ERR_TOKEN_REVOKED", token);
     revoke = false;
     assert.ok(await verifier.verify(token));
-    assert.equal(checks(), 2 * first, "the second verification checked the signature again");
+    assert.equal(checks(), 3 * first, "the third verification checked the signature again");
   });
 
   test("throwing refuses a cached token with ERR_REVOCATION_UNAVAILABLE, mapped to Unavailable", async (t) => {
@@ -218,7 +255,7 @@ describe("isRevoked on every call, hits included", () => {
       },
     });
     const token = await sign({ jti: "jti-0004" });
-    const claims = await verifier.verify(token);
+    const claims = await verifyCached(verifier, token);
     const first = checks();
     failing = true;
     const err: AuthError = await assertRefused(
@@ -233,7 +270,7 @@ describe("isRevoked on every call, hits included", () => {
     assert.equal(connectError.metadata.get("www-authenticate"), null);
     failing = false;
     assert.equal(await verifier.verify(token), claims, "the entry survived the failed check");
-    assert.equal(calls, 3);
+    assert.equal(calls, 4);
     assert.equal(checks(), first);
   });
 });
@@ -250,15 +287,17 @@ describe("failures are not cached", () => {
     assert.equal(checks(), 2 * first);
   });
 
-  test("a token refused after its signature verified (maxLifetime) is checked again", async (t) => {
+  test("a token refused by isRevoked after its signature verified is verified again, every time", async (t) => {
     const checks = countSignatureChecks(t);
-    const verifier = verifierWith({ maxLifetime: "1h" });
-    const token = await sign({ iat: now, exp: now + 7200 });
-    await assertRefused(verifier.verify(token), "ERR_LIFETIME_TOO_LONG", token);
+    const verifier = verifierWith({ isRevoked: () => true });
+    const token = await sign({ jti: "jti-revoked-0005" });
+    await assertRefused(verifier.verify(token), "ERR_TOKEN_REVOKED", token);
     const first = checks();
     assert.ok(first >= 1);
-    await assertRefused(verifier.verify(token), "ERR_LIFETIME_TOO_LONG", token);
-    assert.equal(checks(), 2 * first);
+    for (let i = 0; i < 3; i++) {
+      await assertRefused(verifier.verify(token), "ERR_TOKEN_REVOKED", token);
+    }
+    assert.equal(checks(), 4 * first);
   });
 });
 
@@ -378,7 +417,7 @@ describe("the bounds hold through createVerifier", () => {
     let cache: TokenCache | undefined;
     let largest = 0;
     for (const token of tokens) {
-      await verifier.verify(token);
+      await verifyCached(verifier, token);
       cache ??= set.mock.calls[0]?.this as TokenCache | undefined;
       largest = Math.max(largest, cache?.size ?? Number.POSITIVE_INFINITY);
     }
@@ -392,7 +431,7 @@ describe("the bounds hold through createVerifier", () => {
     assert.equal(cache.size, 100);
 
     // The same, seen from outside: the newest 100 are hits, the other 900 are not.
-    const perToken = checks() / 1000;
+    const perToken = checks() / 2000;
     assert.ok(perToken >= 1);
     const base = checks();
     for (const token of tokens.slice(900)) {
@@ -425,3 +464,45 @@ describe("maxTtl", () => {
 function nowSecondsAt(offset: number): number {
   return now + offset;
 }
+
+describe("admission: a token enters on its second offer", () => {
+  const claims = Object.freeze({ sub: "s" });
+  const exp = now + 3600;
+  const token = (i: number) => `h.p.signature-${String(i).padStart(8, "0")}`;
+
+  test("the first offer records, the second caches", () => {
+    const cache = new TokenCache();
+    assert.equal(cache.offer(token(1), claims, exp), false);
+    assert.equal(cache.get(token(1), now, 5), undefined);
+    assert.equal(cache.offer(token(1), claims, exp), true);
+    assert.equal(cache.get(token(1), now, 5), claims);
+  });
+
+  test("100,000 tokens offered once leave the cache empty; offered again soon, they enter", () => {
+    const cache = new TokenCache({ maxEntries: 1000 });
+    for (let i = 0; i < 100_000; i++) {
+      assert.equal(
+        cache.offer(token(i), claims, exp),
+        false,
+        `token ${i} entered on its first offer`,
+      );
+    }
+    assert.equal(cache.size, 0);
+    assert.equal(cache.estimatedBytes, 0);
+    // The last ones' fingerprints are still in the table.
+    let admitted = 0;
+    for (let i = 99_900; i < 100_000; i++) {
+      admitted += cache.offer(token(i), claims, exp) ? 1 : 0;
+    }
+    assert.ok(admitted >= 90, `${admitted} of the last 100 entered on their second offer`);
+    assert.equal(cache.size, admitted);
+  });
+
+  test("maxEntries 0 admits nothing", () => {
+    const cache = new TokenCache({ maxEntries: 0 });
+    for (let i = 0; i < 3; i++) {
+      cache.offer(token(1), claims, exp);
+    }
+    assert.equal(cache.size, 0);
+  });
+});
