@@ -67,6 +67,10 @@ export type BearerChallenge = "none" | "invalid_request" | "invalid_token" | "in
  * claim value or a message of the underlying JOSE library. The original error,
  * if any, is kept in `cause` for server-side diagnosis only.
  *
+ * A refusal is an outcome, not a fault: an AuthError carries no stack trace
+ * (it would show only the library's insides, and capturing one is most of
+ * what a refusal would cost). Tell refusals apart by `code`.
+ *
  * @example
  * ```ts
  * try {
@@ -80,7 +84,7 @@ export type BearerChallenge = "none" | "invalid_request" | "invalid_token" | "in
  */
 export class AuthError extends Error {
   /** Always `"AuthError"`. */
-  override readonly name = "AuthError";
+  declare readonly name: "AuthError";
 
   /** The stable reason, see {@link AuthErrorCode}. */
   readonly code: AuthErrorCode;
@@ -111,11 +115,20 @@ export class AuthError extends Error {
    * caller can put a token or claim into it by mistake.
    */
   constructor(code: AuthErrorCode, options?: { cause?: unknown; scope?: string }) {
-    super(messageOf(code), options?.cause === undefined ? undefined : { cause: options.cause });
+    const limit = Error.stackTraceLimit;
+    const stackless = setStackTraceLimit(0);
+    try {
+      super(messageOf(code), options?.cause === undefined ? undefined : { cause: options.cause });
+    } finally {
+      if (stackless) {
+        Error.stackTraceLimit = limit;
+      }
+    }
     this.code = code;
     this.scope = options?.scope;
   }
 }
+Object.defineProperty(AuthError.prototype, "name", { value: "AuthError", enumerable: false });
 
 /**
  * safeCause keeps what helps diagnose a refusal (the error's class, jose's code
@@ -145,15 +158,23 @@ export function safeCause(err: unknown): Error {
  */
 export function withoutStack<T>(make: () => T): T {
   const limit = Error.stackTraceLimit;
-  try {
-    Error.stackTraceLimit = 0;
-  } catch {
+  if (!setStackTraceLimit(0)) {
     return make();
   }
   try {
     return make();
   } finally {
     Error.stackTraceLimit = limit;
+  }
+}
+
+/** Sets `Error.stackTraceLimit`; false where it cannot be changed (frozen intrinsics). */
+function setStackTraceLimit(limit: number): boolean {
+  try {
+    Error.stackTraceLimit = limit;
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -276,6 +276,12 @@ describe("issuer, audience, type and required claims", () => {
     await refused(verifier, await sign({}), "ERR_TYPE_INVALID");
     assert.ok(await verifier.verify(await sign({}, { typ: "at+jwt" })));
     assert.ok(await verifier.verify(await sign({}, { typ: "application/at+jwt" })));
+    // Compared without case; only a value without "/" takes the application/ prefix.
+    assert.ok(await verifier.verify(await sign({}, { typ: "AT+JWT" })));
+    assert.ok(await verifier.verify(await sign({}, { typ: "Application/At+Jwt" })));
+    await refused(verifier, await sign({}, { typ: "text/at+jwt" }), "ERR_TYPE_INVALID");
+    await refused(verifier, await sign({}, { typ: "at+jwt " }), "ERR_TYPE_INVALID");
+    await refused(verifier, await sign({}, { typ: 1 as unknown as string }), "ERR_TYPE_INVALID");
   });
 
   test("a missing required claim: ERR_CLAIM_MISSING", async () => {
