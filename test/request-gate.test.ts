@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, createHandlerContext } from "@connectrpc/connect";
+import { DemoService } from "../gen/demo/v1/demo_pb.js";
 import {
   type AuthenticatedEvent,
   createJwtAuth,
+  getClaims,
   type JwtAuthOptions,
   type JwtClaims,
 } from "../src/index.js";
@@ -141,5 +143,64 @@ describe("hooks that throw", () => {
     });
     const refused = await call(server().client(transport), "unary");
     assert.equal(refused.ok ? undefined : refused.error.code, Code.PermissionDenied);
+  });
+});
+
+describe("the gate decides at once when it can", () => {
+  const method = DemoService.method.whoAmI;
+  const context = (authorization?: string) =>
+    createHandlerContext({
+      service: DemoService,
+      method,
+      protocolName: "connect",
+      requestMethod: "POST",
+      url: `http://localhost/${DemoService.typeName}/${method.name}`,
+      requestHeader: authorization === undefined ? {} : { authorization },
+    });
+
+  test("a cached token: the claims are in the context when the gate returns, before any await", async () => {
+    const auth = createJwtAuth(options);
+    const token = `Bearer ${await mint(key, { claims: { sub: "cached" } })}`;
+    // Verified twice: the cache admits a token on its second verification.
+    await auth.requestGate(context(token));
+    await auth.requestGate(context(token));
+    const ctx = context(token);
+    const pending = auth.requestGate(ctx);
+    assert.equal(getClaims(ctx)?.sub, "cached");
+    await pending;
+    // The control: a token not yet cached is decided later, in the promise.
+    const fresh = context(`Bearer ${await mint(key, { claims: { sub: "fresh" } })}`);
+    const later = auth.requestGate(fresh);
+    assert.equal(getClaims(fresh), undefined);
+    await later;
+    assert.equal(getClaims(fresh)?.sub, "fresh");
+  });
+
+  test("a refusal made at once still comes as a rejected promise, never a throw", async () => {
+    const auth = createJwtAuth(options);
+    let pending: Promise<void> | undefined;
+    assert.doesNotThrow(() => {
+      pending = auth.requestGate(context());
+    });
+    await assert.rejects(
+      pending as Promise<void>,
+      (err: unknown) => err instanceof ConnectError && err.code === Code.PermissionDenied,
+    );
+    const interceptor = auth.interceptor(() => {
+      throw new Error("next must not be called");
+    });
+    let intercepted: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => {
+      intercepted = interceptor({
+        method,
+        service: DemoService,
+        header: new Headers({ authorization: "Bearer x.y" }),
+        contextValues: createContextValues(),
+      } as unknown as Parameters<typeof interceptor>[0]);
+    });
+    await assert.rejects(
+      intercepted as Promise<unknown>,
+      (err: unknown) => err instanceof ConnectError && err.code === Code.PermissionDenied,
+    );
   });
 });

@@ -11,7 +11,8 @@ import { readBearerToken } from "../core/bearer-token.js";
 import { createClaimSets } from "../core/claim-sets.js";
 import type { JwtClaims } from "../core/claims.js";
 import { AuthError, safeCause } from "../core/errors.js";
-import { createVerifier } from "../core/verifier.js";
+import type { CompiledRule } from "../core/rules.js";
+import { buildVerifier } from "../core/verifier.js";
 import { toConnectError } from "./connect-error.js";
 import { claimsKey, failureCodeKey } from "./context.js";
 import type { JwtAuth, JwtAuthOptions, Protocol } from "./jwt-auth-options.js";
@@ -22,6 +23,12 @@ import { endAtExpiry } from "./stream-expiry.js";
 const decidedBy = createContextKey<object | undefined>(undefined, {
   description: "connect-jwt: decided by",
 });
+
+// What the gate returns when it decided at once: a promise settled long ago.
+const decided: Promise<void> = Promise.resolve();
+
+/** The claims of an admitted call; `undefined` for a public method called without a token. */
+type Admitted = JwtClaims | undefined;
 
 /**
  * createJwtAuth validates the options eagerly (a mistake throws a `TypeError`
@@ -51,7 +58,7 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
       `${where}: pass an options object with a key source, e.g. { jwks, algorithms }`,
     );
   }
-  const verifier = createVerifier(options, where);
+  const verifier = buildVerifier(options, where);
   const audiences = [options.audience, ...(options.issuers ?? []).map((i) => i.audience)].flat();
   const sets = createClaimSets(
     options,
@@ -81,73 +88,152 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
     throw toConnectError(error, failureCode);
   }
 
-  async function authenticate(method: DescMethod, header: Headers, protocol: Protocol) {
-    const name = `${method.parent.typeName}/${method.name}`;
+  /**
+   * Decides a call: at once (no promise, no turn of the event loop) when it
+   * can, which is the common case: a refusal of the header, or a cached
+   * token whose rule decides synchronously. Otherwise in a promise.
+   */
+  function authenticate(
+    method: DescMethod,
+    header: Headers,
+    protocol: Protocol,
+  ): Admitted | Promise<Admitted> {
     const rule = rules.ruleFor(method);
-    let claims: JwtClaims;
+    let token: string;
+    let claims: JwtClaims | undefined;
     try {
       // The verifier checks the token's syntax (parseBearerToken's last step) on a cache miss.
-      const token = readBearerToken(header.get("authorization"), verifier.maxTokenSize);
+      token = readBearerToken(header.get("authorization"), verifier.maxTokenSize);
+      claims = verifier.peek(token);
+    } catch (e) {
+      return refuseToken(e, rule, method, protocol);
+    }
+    if (claims === undefined) {
+      return verifyThenAuthorize(token, rule, method, header, protocol);
+    }
+    return authorize(claims, rule, method, header, protocol);
+  }
+
+  async function verifyThenAuthorize(
+    token: string,
+    rule: CompiledRule,
+    method: DescMethod,
+    header: Headers,
+    protocol: Protocol,
+  ): Promise<Admitted> {
+    let claims: JwtClaims;
+    try {
       claims = await verifier.verify(token);
     } catch (e) {
-      const error =
-        e instanceof AuthError ? e : new AuthError("ERR_TOKEN_INVALID", { cause: safeCause(e) });
-      if (error.code === "ERR_TOKEN_MISSING" && rule.public) {
-        return undefined;
-      }
-      deny(error, name, protocol);
+      return refuseToken(e, rule, method, protocol);
     }
-    if (!rule.public) {
-      const decision = rule.decide(claims, {
-        method: name,
-        service: method.parent.typeName,
-        headers: header,
-      });
-      // Most rules decide synchronously: no await (and no turn of the event loop) for them.
-      const refusal = decision instanceof Promise ? await decision : decision;
-      if (refusal !== undefined) {
-        deny(refusal, name, protocol, claims);
-      }
+    return authorize(claims, rule, method, header, protocol);
+  }
+
+  /** A header or token that did not pass: refused, unless the method is public and none came. */
+  function refuseToken(e: unknown, rule: CompiledRule, method: DescMethod, protocol: Protocol) {
+    const error =
+      e instanceof AuthError ? e : new AuthError("ERR_TOKEN_INVALID", { cause: safeCause(e) });
+    if (error.code === "ERR_TOKEN_MISSING" && rule.public) {
+      return undefined;
+    }
+    return deny(error, nameOf(method), protocol);
+  }
+
+  function authorize(
+    claims: JwtClaims,
+    rule: CompiledRule,
+    method: DescMethod,
+    header: Headers,
+    protocol: Protocol,
+  ): Admitted | Promise<Admitted> {
+    const name = nameOf(method);
+    if (rule.public) {
+      return admit(undefined, claims, name, protocol);
+    }
+    const decision = rule.decide(claims, {
+      method: name,
+      service: method.parent.typeName,
+      headers: header,
+    });
+    // Most rules decide synchronously: no promise for them.
+    return decision instanceof Promise
+      ? decision.then((refusal) => admit(refusal, claims, name, protocol))
+      : admit(decision, claims, name, protocol);
+  }
+
+  function admit(
+    refusal: AuthError | undefined,
+    claims: JwtClaims,
+    name: string,
+    protocol: Protocol,
+  ): JwtClaims {
+    if (refusal !== undefined) {
+      deny(refusal, name, protocol, claims);
     }
     if (onAuthenticated !== undefined) {
-      notify(onAuthenticated, {
-        method: name,
-        protocol,
-        subject: subjectOf(claims),
-      });
+      notify(onAuthenticated, { method: name, protocol, subject: subjectOf(claims) });
     }
     return claims;
   }
 
-  function record(values: ContextValues, claims: JwtClaims | undefined) {
+  function record(values: ContextValues, claims: Admitted) {
     values.set(claimsKey, claims);
     values.set(failureCodeKey, failureCode);
+  }
+
+  function recordDecided(values: ContextValues, claims: Admitted) {
+    record(values, claims);
+    values.set(decidedBy, self);
   }
 
   return {
     verify: (token) => verifier.verify(token),
     warmUp: () => verifier.warmUp(),
     assertRules: (services, assertOptions) => rules.assertRules(services, assertOptions),
-    async requestGate(ctx) {
-      record(
-        ctx.values,
-        await authenticate(ctx.method, ctx.requestHeader, protocolOf(ctx.protocolName)),
-      );
-      ctx.values.set(decidedBy, self);
+    requestGate(ctx) {
+      try {
+        const admitted = authenticate(ctx.method, ctx.requestHeader, protocolOf(ctx.protocolName));
+        if (admitted instanceof Promise) {
+          return admitted.then((claims) => recordDecided(ctx.values, claims));
+        }
+        recordDecided(ctx.values, admitted);
+        return decided;
+      } catch (err) {
+        return Promise.reject(err);
+      }
     },
     interceptor: (next) => (req) => {
-      // A unary call the gate decided: nothing left to do (its response is no
-      // stream to end at expiry), and no async step of our own on the way.
-      if (req.method.methodKind === "unary" && req.contextValues.get(decidedBy) === self) {
-        return next(req);
+      if (req.method.methodKind !== "unary") {
+        return intercept(next, req);
       }
-      return intercept(next, req);
+      // A unary call: its response is no stream to end at expiry. Decided by
+      // the gate, nothing is left to do; decided at once here, no async step
+      // of our own is on the way.
+      if (req.contextValues.get(decidedBy) !== self) {
+        try {
+          const protocol = protocolOf(req.header.get("content-type"));
+          const admitted = authenticate(req.method, req.header, protocol);
+          if (admitted instanceof Promise) {
+            return intercept(next, req, admitted);
+          }
+          record(req.contextValues, admitted);
+        } catch (err) {
+          return Promise.reject(err);
+        }
+      }
+      return next(req);
     },
   };
 
-  async function intercept(next: Parameters<Interceptor>[0], req: UnaryRequest | StreamRequest) {
-    // The protocol is read from the headers only when a refusal or a stream needs it.
-    if (req.contextValues.get(decidedBy) !== self) {
+  async function intercept(
+    next: Parameters<Interceptor>[0],
+    req: UnaryRequest | StreamRequest,
+    pending?: Promise<Admitted>,
+  ) {
+    if (pending !== undefined) {
+      record(req.contextValues, await pending);
+    } else if (req.contextValues.get(decidedBy) !== self) {
       const protocol = protocolOf(req.header.get("content-type"));
       record(req.contextValues, await authenticate(req.method, req.header, protocol));
     }
@@ -183,6 +269,10 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
  */
 export function jwtInterceptor(options: JwtAuthOptions): Interceptor {
   return createJwtAuth(options).interceptor;
+}
+
+function nameOf(method: DescMethod): string {
+  return `${method.parent.typeName}/${method.name}`;
 }
 
 function subjectOf(claims: JwtClaims | undefined): string | undefined {

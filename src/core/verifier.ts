@@ -70,6 +70,20 @@ export interface Verifier {
   readonly clockTolerance: number;
 }
 
+/**
+ * A verifier that can also answer from its cache without waiting, for the
+ * request gate and the interceptor (not part of the package's API).
+ */
+export interface CachingVerifier extends Verifier {
+  /**
+   * The claims of a cached token, when they can be had at once: the cache
+   * holds the token, and no `isRevoked` needs asking. `undefined`: call
+   * `verify`. Throws `ERR_TOKEN_EXPIRED` for a cached token past its `exp`.
+   * The token must be within `maxTokenSize`.
+   */
+  peek(token: string): JwtClaims | undefined;
+}
+
 const defaultClockTolerance = 5;
 const maxClockTolerance = 60;
 const claimPolicyKeys = [
@@ -100,7 +114,13 @@ const keySourceKeys = [
  * const claims = await verifier.verify(token);
  * ```
  */
-export function createVerifier(options: VerifierOptions, where = "createVerifier"): Verifier {
+export function createVerifier(options: VerifierOptions): Verifier {
+  const { verify, warmUp, maxTokenSize, clockTolerance } = buildVerifier(options, "createVerifier");
+  return { verify, warmUp, maxTokenSize, clockTolerance };
+}
+
+/** buildVerifier is {@link createVerifier} with the cache look; `where` names the caller in errors. */
+export function buildVerifier(options: VerifierOptions, where: string): CachingVerifier {
   const clockTolerance =
     parseDuration(options.clockTolerance, `${where}: clockTolerance`) ?? defaultClockTolerance;
   if (clockTolerance > maxClockTolerance) {
@@ -129,6 +149,16 @@ export function createVerifier(options: VerifierOptions, where = "createVerifier
   return {
     maxTokenSize,
     clockTolerance,
+    peek(token) {
+      if (cache === undefined || isRevoked !== undefined) {
+        return undefined;
+      }
+      const hit = cache.get(token, Date.now() / 1000, clockTolerance);
+      if (hit === "expired") {
+        throw new AuthError("ERR_TOKEN_EXPIRED");
+      }
+      return hit;
+    },
     async warmUp() {
       await Promise.all(select.providers.map((p) => p.warmUp?.()));
     },
