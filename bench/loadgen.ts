@@ -7,6 +7,7 @@
 
 import { readFileSync } from "node:fs";
 import * as http2 from "node:http2";
+import { watchOutcome } from "./outcome.js";
 
 export interface LoadgenOptions {
   readonly url: string;
@@ -82,23 +83,14 @@ function one(session: http2.ClientHttp2Session): Promise<void> {
     if (grpc) {
       stream.end(grpcFrame);
     }
-    let status = 0;
-    let grpcStatus: string | undefined;
-    stream.on("response", (h) => {
-      status = Number(h[":status"]);
-      grpcStatus = h["grpc-status"] as string | undefined;
-    });
-    stream.on("trailers", (t) => {
-      grpcStatus = (t["grpc-status"] as string | undefined) ?? grpcStatus;
-    });
-    stream.on("data", () => {});
+    const outcome = watchOutcome(stream);
     const done = (failed: boolean) => {
       if (measuring) {
         counts.requests++;
         latencies.push(performance.now() - start);
         if (failed) {
           counts.errors++;
-        } else if (grpc ? grpcStatus === "0" : status === 200) {
+        } else if (grpc ? outcome.grpcStatus === "0" : outcome.status === 200) {
           counts.ok++;
         } else {
           counts.refused++;
@@ -106,7 +98,7 @@ function one(session: http2.ClientHttp2Session): Promise<void> {
       }
       resolve();
     };
-    stream.on("close", () => done(stream.rstCode !== 0 && status === 0));
+    stream.on("close", () => done(stream.rstCode !== 0 && outcome.status === 0));
     stream.on("error", () => {});
   });
 }

@@ -25,6 +25,7 @@ import {
 } from "./keys.js";
 import type { MemoryResult } from "./memory.js";
 import type { MicroRow } from "./micro.js";
+import { type Outcome, watchOutcome } from "./outcome.js";
 import { type Case, type Load, plan, type RefusalKind } from "./plan.js";
 import { ensurePool, type Pool } from "./pools.js";
 import {
@@ -164,26 +165,13 @@ async function probe(url: string, load: Load, authorization: string | undefined)
         : load.protocol === "grpc"
           ? Buffer.alloc(5)
           : Buffer.alloc(0);
-    const outcome = await new Promise<{ status: number; grpcStatus?: string }>(
-      (resolve, reject) => {
-        const stream = session.request(headers);
-        let status = 0;
-        let grpcStatus: string | undefined;
-        stream.on("response", (h) => {
-          status = Number(h[":status"]);
-          grpcStatus = h["grpc-status"] as string | undefined;
-        });
-        stream.on("trailers", (t) => {
-          grpcStatus = (t["grpc-status"] as string | undefined) ?? grpcStatus;
-        });
-        stream.on("data", () => {});
-        stream.on("close", () =>
-          resolve({ status, ...(grpcStatus === undefined ? {} : { grpcStatus }) }),
-        );
-        stream.on("error", reject);
-        stream.end(body);
-      },
-    );
+    const outcome = await new Promise<Outcome>((resolve, reject) => {
+      const stream = session.request(headers);
+      const seen = watchOutcome(stream);
+      stream.on("close", () => resolve(seen));
+      stream.on("error", reject);
+      stream.end(body);
+    });
     const ok = load.protocol === "grpc" ? outcome.grpcStatus === "0" : outcome.status === 200;
     // PermissionDenied: HTTP 403 for the Connect protocol, grpc-status 7 for gRPC.
     const refused = load.protocol === "grpc" ? outcome.grpcStatus === "7" : outcome.status === 403;
