@@ -38,6 +38,7 @@ export interface Machine {
     readonly rounds: number;
     readonly seconds: number;
     readonly warmup: number;
+    readonly serverWarmup: number;
     readonly connections: number;
     readonly streams: number;
     readonly warmTokens: number;
@@ -151,7 +152,7 @@ export function render(input: ReportInput): { markdown: string; failures: number
     `- load average before ${machine.loadBefore.map((v) => v.toFixed(2)).join(" ")}, after ${machine.loadAfter.map((v) => v.toFixed(2)).join(" ")} (the machine is shared: other work ran alongside)`,
   );
   p(
-    `- ${s.rounds} round(s); each load ${s.warmup} s warm-up + ${s.seconds} s measured; ${s.connections} connections × ${s.streams} concurrent streams; run took ${machine.minutes.toFixed(1)} min on ${machine.date}${s.quick ? " (**--quick**: smoke run, not for conclusions)" : ""}`,
+    `- ${s.rounds} round(s); each new server first runs its first load for ${s.serverWarmup} s, unmeasured; each load ${s.warmup} s warm-up + ${s.seconds} s measured; ${s.connections} connections × ${s.streams} concurrent streams; run took ${machine.minutes.toFixed(1)} min on ${machine.date}${s.quick ? " (**--quick**: smoke run, not for conclusions)" : ""}`,
   );
   p();
   p(

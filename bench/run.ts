@@ -44,6 +44,7 @@ const { values } = parseArgs({
     rounds: { type: "string" },
     seconds: { type: "string" },
     warmup: { type: "string" },
+    "server-warmup": { type: "string" },
     only: { type: "string" },
     "no-micro": { type: "boolean", default: false },
     "no-memory": { type: "boolean", default: false },
@@ -55,6 +56,13 @@ const settings = {
   rounds: Number(values.rounds ?? (quick ? 1 : 3)),
   seconds: Number(values.seconds ?? (quick ? 0.3 : 3)),
   warmup: Number(values.warmup ?? (quick ? 0.1 : 1)),
+  /**
+   * Seconds of the case's first load that each new server gets, unmeasured,
+   * before its first measured load: a fresh process needs a few seconds to
+   * compile its hot code, and more code takes longer, which showed as a
+   * first load up to 5 % slower than the next ones for connect-jwt.
+   */
+  serverWarmup: Number(values["server-warmup"] ?? (quick ? 0 : 2)),
   algs: (quick ? ["ES256"] : [...algorithms]) as Alg[],
   /** h2load processes (one connection each) × streams per connection. */
   h2loadProcesses: 8,
@@ -183,7 +191,11 @@ async function probe(url: string, load: Load, authorization: string | undefined)
   }
 }
 
-async function measure(load: Load, server: RunningServer): Promise<Omit<Sample, "round" | "at">> {
+async function measure(
+  load: Load,
+  server: RunningServer,
+  seconds = settings.seconds,
+): Promise<Omit<Sample, "round" | "at">> {
   const big = load.body === "4mib";
   const processes = big ? 2 : settings.h2loadProcesses;
   const streams = big ? 2 : settings.streams;
@@ -210,7 +222,7 @@ async function measure(load: Load, server: RunningServer): Promise<Omit<Sample, 
         authorizations: authorizations(load, processes),
         streams,
         warmupSeconds: settings.warmup,
-        seconds: settings.seconds,
+        seconds,
         pin: pinning.load,
         ...(big
           ? { bodyFile: bodyFiles.mib4 }
@@ -254,7 +266,7 @@ async function measure(load: Load, server: RunningServer): Promise<Omit<Sample, 
     await measureFromHere();
     const r = await runLoadgen({
       ...options,
-      seconds: settings.seconds,
+      seconds,
       firstToken: warm.nextToken,
     });
     result = {
@@ -315,6 +327,10 @@ for (let round = 0; round < settings.rounds; round++) {
     log(`round ${round + 1}/${settings.rounds}: ${c.id}`);
     const server = await startServer(c.server);
     try {
+      const first = c.loads[0];
+      if (first !== undefined && settings.serverWarmup > 0) {
+        await measure(first, server, settings.serverWarmup);
+      }
       for (const load of c.loads) {
         const sample = { ...(await measure(load, server)), round, at: Date.now() - started };
         samples.set(load.id, [...(samples.get(load.id) ?? []), sample]);
@@ -367,6 +383,7 @@ const machine: Machine = {
     rounds: settings.rounds,
     seconds: settings.seconds,
     warmup: settings.warmup,
+    serverWarmup: settings.serverWarmup,
     connections: settings.h2loadProcesses,
     streams: settings.streams,
     warmTokens: settings.warmTokens,
