@@ -99,23 +99,21 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
     protocol: Protocol,
   ): Admitted | Promise<Admitted> {
     const rule = rules.ruleFor(method);
-    let token: string;
-    let claims: JwtClaims | undefined;
+    let claims: JwtClaims | Promise<JwtClaims>;
     try {
       // The verifier checks the token's syntax (parseBearerToken's last step) on a cache miss.
-      token = readBearerToken(header.get("authorization"), verifier.maxTokenSize);
-      claims = verifier.peek(token);
+      const token = readBearerToken(header.get("authorization"), verifier.maxTokenSize);
+      claims = verifier.verifyNow(token);
     } catch (e) {
       return refuseToken(e, rule, method, protocol);
     }
-    if (claims === undefined) {
-      return verifyThenAuthorize(token, rule, method, header, protocol);
-    }
-    return authorize(claims, rule, method, header, protocol);
+    return claims instanceof Promise
+      ? verifyThenAuthorize(claims, rule, method, header, protocol)
+      : authorize(claims, rule, method, header, protocol);
   }
 
   async function verifyThenAuthorize(
-    token: string,
+    pending: Promise<JwtClaims>,
     rule: CompiledRule,
     method: DescMethod,
     header: Headers,
@@ -123,7 +121,7 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
   ): Promise<Admitted> {
     let claims: JwtClaims;
     try {
-      claims = await verifier.verify(token);
+      claims = await pending;
     } catch (e) {
       return refuseToken(e, rule, method, protocol);
     }
@@ -231,10 +229,10 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
     req: UnaryRequest | StreamRequest,
     pending?: Promise<Admitted>,
   ) {
+    const protocol = protocolOf(req.header.get("content-type"));
     if (pending !== undefined) {
       record(req.contextValues, await pending);
     } else if (req.contextValues.get(decidedBy) !== self) {
-      const protocol = protocolOf(req.header.get("content-type"));
       record(req.contextValues, await authenticate(req.method, req.header, protocol));
     }
     const res = await next(req);
@@ -245,8 +243,7 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
     if (typeof exp !== "number") {
       return res;
     }
-    const protocol = protocolOf(req.header.get("content-type"));
-    const method = `${req.service.typeName}/${req.method.name}`;
+    const method = nameOf(req.method);
     const deadlineMs = (exp + verifier.clockTolerance) * 1000;
     const message = endAtExpiry(res.message, deadlineMs, () => {
       const error = new AuthError("ERR_TOKEN_EXPIRED");

@@ -115,14 +115,11 @@ export class AuthError extends Error {
    * caller can put a token or claim into it by mistake.
    */
   constructor(code: AuthErrorCode, options?: { cause?: unknown; scope?: string }) {
-    const limit = Error.stackTraceLimit;
-    const stackless = setStackTraceLimit(0);
+    const restore = suspendStackTraces();
     try {
       super(messageOf(code), options?.cause === undefined ? undefined : { cause: options.cause });
     } finally {
-      if (stackless) {
-        Error.stackTraceLimit = limit;
-      }
+      restore();
     }
     this.code = code;
     this.scope = options?.scope;
@@ -157,26 +154,32 @@ export function safeCause(err: unknown): Error {
  * error gets its stack as usual.
  */
 export function withoutStack<T>(make: () => T): T {
-  const limit = Error.stackTraceLimit;
-  if (!setStackTraceLimit(0)) {
-    return make();
-  }
+  const restore = suspendStackTraces();
   try {
     return make();
   } finally {
-    Error.stackTraceLimit = limit;
+    restore();
   }
 }
 
-/** Sets `Error.stackTraceLimit`; false where it cannot be changed (frozen intrinsics). */
-function setStackTraceLimit(limit: number): boolean {
+/**
+ * Turns stack capture off (`Error.stackTraceLimit = 0`) and returns what turns
+ * it back on; where the limit cannot be changed (frozen intrinsics), nothing
+ * changes and the errors get their stacks.
+ */
+function suspendStackTraces(): () => void {
+  const limit = Error.stackTraceLimit;
   try {
-    Error.stackTraceLimit = limit;
-    return true;
+    Error.stackTraceLimit = 0;
   } catch {
-    return false;
+    return keepStackTraces;
   }
+  return () => {
+    Error.stackTraceLimit = limit;
+  };
 }
+
+function keepStackTraces() {}
 
 function messageOf(code: AuthErrorCode): string {
   switch (code) {

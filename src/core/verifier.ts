@@ -71,17 +71,16 @@ export interface Verifier {
 }
 
 /**
- * A verifier that can also answer from its cache without waiting, for the
- * request gate and the interceptor (not part of the package's API).
+ * A verifier that answers a cached token without waiting, for the request
+ * gate and the interceptor (not part of the package's API).
  */
 export interface CachingVerifier extends Verifier {
   /**
-   * The claims of a cached token, when they can be had at once: the cache
-   * holds the token, and no `isRevoked` needs asking. `undefined`: call
-   * `verify`. Throws `ERR_TOKEN_EXPIRED` for a cached token past its `exp`.
-   * The token must be within `maxTokenSize`.
+   * verifyNow is `verify` that returns the claims themselves, not a promise,
+   * when it has them at once: a cached token and no `isRevoked` to ask. It
+   * throws its AuthError at once when it can; otherwise its promise rejects.
    */
-  peek(token: string): JwtClaims | undefined;
+  verifyNow(token: string): JwtClaims | Promise<JwtClaims>;
 }
 
 const defaultClockTolerance = 5;
@@ -140,73 +139,65 @@ export function buildVerifier(options: VerifierOptions, where: string): CachingV
   }
   const select = createSelector(options, clockTolerance, limits, where);
 
-  // Without isRevoked the claims come back as they are, not in a promise: an
-  // await less on every call.
-  function check(claims: JwtClaims): JwtClaims | Promise<JwtClaims> {
-    return isRevoked === undefined ? claims : checkRevoked(isRevoked, claims);
+  function verifyNow(token: string): JwtClaims | Promise<JwtClaims> {
+    if (typeof token !== "string" || token.length > maxTokenSize) {
+      throw new AuthError(
+        typeof token === "string" ? "ERR_TOKEN_TOO_LARGE" : "ERR_TOKEN_MALFORMED",
+      );
+    }
+    const nowSec = Date.now() / 1000;
+    // The cache holds only tokens that passed the syntax check of verifyFresh,
+    // so a hit needs no second look at the string.
+    const hit = cache?.get(token, nowSec, clockTolerance);
+    if (hit === "expired") {
+      throw new AuthError("ERR_TOKEN_EXPIRED");
+    }
+    // Without isRevoked the claims come back as they are, not in a promise.
+    if (hit !== undefined) {
+      return isRevoked === undefined ? hit : checkRevoked(isRevoked, hit);
+    }
+    return verifyFresh(token, nowSec);
+  }
+
+  async function verifyFresh(token: string, nowSec: number): Promise<JwtClaims> {
+    // The same strict syntax as a header's token: verify() may be called directly.
+    if (!isCompactJws(token)) {
+      throw new AuthError("ERR_TOKEN_MALFORMED");
+    }
+    let payload: JWTPayload;
+    let provider: Provider;
+    try {
+      // Every check of the header and the claims comes first: what can never
+      // verify (malformed, wrong alg, expired, wrong iss or aud...) costs no
+      // signature check and no key fetch. The claims decoded here are those
+      // the signature then covers: the payload segment is canonical
+      // base64url (isCompactJws), so jose verifies the very bytes decoded.
+      const [header, unverified] = decode(token);
+      provider = select(unverified.iss);
+      provider.check(header, unverified, nowSec);
+      // jose picks the overload from the key's type; the union is fine at run time.
+      await compactVerify(token, provider.key as Uint8Array, provider.verifyOptions);
+      payload = unverified;
+    } catch (err) {
+      throw err instanceof AuthError ? err : new AuthError(codeOf(err), { cause: safeCause(err) });
+    }
+    let claims = freezeClaims(payload);
+    if (isRevoked !== undefined) {
+      claims = await checkRevoked(isRevoked, claims);
+    }
+    cache?.offer(token, claims, payload.exp as number, provider.staleAt(payload));
+    return claims;
   }
 
   return {
     maxTokenSize,
     clockTolerance,
-    peek(token) {
-      if (cache === undefined || isRevoked !== undefined) {
-        return undefined;
-      }
-      const hit = cache.get(token, Date.now() / 1000, clockTolerance);
-      if (hit === "expired") {
-        throw new AuthError("ERR_TOKEN_EXPIRED");
-      }
-      return hit;
+    verifyNow,
+    async verify(token) {
+      return verifyNow(token);
     },
     async warmUp() {
       await Promise.all(select.providers.map((p) => p.warmUp?.()));
-    },
-    async verify(token) {
-      if (typeof token !== "string" || token.length > maxTokenSize) {
-        throw new AuthError(
-          typeof token === "string" ? "ERR_TOKEN_TOO_LARGE" : "ERR_TOKEN_MALFORMED",
-        );
-      }
-      const nowSec = Date.now() / 1000;
-      // The cache holds only tokens that passed the syntax check below, so a
-      // hit needs no second look at the string.
-      const hit = cache?.get(token, nowSec, clockTolerance);
-      if (hit === "expired") {
-        throw new AuthError("ERR_TOKEN_EXPIRED");
-      }
-      if (hit !== undefined) {
-        return check(hit);
-      }
-      // The same strict syntax as a header's token: verify() may be called directly.
-      if (!isCompactJws(token)) {
-        throw new AuthError("ERR_TOKEN_MALFORMED");
-      }
-      let payload: JWTPayload;
-      let provider: Provider;
-      try {
-        // Every check of the header and the claims comes first: what can never
-        // verify (malformed, wrong alg, expired, wrong iss or aud...) costs no
-        // signature check and no key fetch. The claims decoded here are those
-        // the signature then covers: the payload segment is canonical
-        // base64url (isCompactJws), so jose verifies the very bytes decoded.
-        const [header, unverified] = decode(token);
-        provider = select(unverified.iss);
-        provider.check(header, unverified, nowSec);
-        // jose picks the overload from the key's type; the union is fine at run time.
-        await compactVerify(token, provider.key as Uint8Array, provider.verifyOptions);
-        payload = unverified;
-      } catch (err) {
-        throw err instanceof AuthError
-          ? err
-          : new AuthError(codeOf(err), { cause: safeCause(err) });
-      }
-      let claims = freezeClaims(payload);
-      if (isRevoked !== undefined) {
-        claims = await checkRevoked(isRevoked, claims);
-      }
-      cache?.offer(token, claims, payload.exp as number, provider.staleAt(payload));
-      return claims;
     },
   };
 }
