@@ -11,6 +11,7 @@ import {
   type CallKind,
   call,
   callKinds,
+  gateAndInterceptor,
   methodOf,
   type ServerAuth,
   type TestServer,
@@ -322,10 +323,9 @@ async function assertRefused(
 }
 
 describe("failureCode: Code.Unauthenticated", () => {
-  const server = useServer(() => {
-    const auth = createJwtAuth({ ...baseOptions, failureCode: Code.Unauthenticated });
-    return Promise.resolve({ interceptors: [auth.interceptor], requestGate: auth.requestGate });
-  });
+  const server = useServer(() =>
+    gateAndInterceptor({ ...baseOptions, failureCode: Code.Unauthenticated }),
+  );
   for (const transport of transports) {
     test(`${transport.name}: refusals carry Unauthenticated, valid tokens pass`, async () => {
       for (const kind of callKinds(transport)) {
@@ -342,10 +342,9 @@ describe("failureCode: Code.Unauthenticated", () => {
 });
 
 describe("publicMethods", () => {
-  const server = useServer(() => {
-    const auth = createJwtAuth({ ...baseOptions, publicMethods: ["demo.v1.DemoService/Ping"] });
-    return Promise.resolve({ interceptors: [auth.interceptor], requestGate: auth.requestGate });
-  });
+  const server = useServer(() =>
+    gateAndInterceptor({ ...baseOptions, publicMethods: ["demo.v1.DemoService/Ping"] }),
+  );
   for (const transport of transports) {
     test(`${transport.name}: no token is fine, a bad token is not, a good one gives claims`, async () => {
       const client = server().client(transport);

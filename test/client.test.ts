@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { bearerAuth } from "../src/client/index.js";
-import { createJwtAuth, type JwtClaims } from "../src/index.js";
-import { call, callKinds, transports, useServer } from "./helpers/server.js";
+import type { JwtClaims } from "../src/index.js";
+import { call, callKinds, gateAndInterceptor, transports, useServer } from "./helpers/server.js";
 import { audience, generateTestKey, issuer, mint } from "./helpers/tokens.js";
 
 const key = await generateTestKey("ES256");
@@ -34,15 +34,14 @@ function spy(seen: (string | null)[]): Interceptor {
 
 describe("bearerAuth", () => {
   const revoked = new Set<string>();
-  const server = useServer(() => {
-    const auth = createJwtAuth({
+  const server = useServer(() =>
+    gateAndInterceptor({
       jwks: { keys: [key.publicJwk] },
       issuer,
       audience,
       isRevoked: (claims: JwtClaims) => revoked.has(String(claims.sub)),
-    });
-    return Promise.resolve({ interceptors: [auth.interceptor], requestGate: auth.requestGate });
-  });
+    }),
+  );
 
   for (const transport of transports) {
     describe(transport.name, () => {

@@ -17,7 +17,13 @@ import {
 } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { createJwtAuth, type JwtAuthOptions } from "../src/index.js";
-import { type CallKind, methodOf, type TestServer, useServer } from "./helpers/server.js";
+import {
+  type CallKind,
+  gateAndInterceptor,
+  methodOf,
+  type TestServer,
+  useServer,
+} from "./helpers/server.js";
 import { audience, generateTestKey, issuer, mint } from "./helpers/tokens.js";
 
 const key = await generateTestKey("ES256");
@@ -187,10 +193,7 @@ async function assertRefused(
 }
 
 describe("grpc-js, request gate and interceptor", () => {
-  const server = useServer(() => {
-    const auth = createJwtAuth(options);
-    return Promise.resolve({ interceptors: [auth.interceptor], requestGate: auth.requestGate });
-  });
+  const server = useServer(() => gateAndInterceptor(options));
   const client = useGrpcClient(server);
 
   for (const kind of kinds) {
@@ -286,10 +289,9 @@ describe("grpc-js, interceptor only", () => {
 });
 
 describe("grpc-js, failureCode: Code.Unauthenticated", () => {
-  const server = useServer(() => {
-    const auth = createJwtAuth({ ...options, failureCode: Code.Unauthenticated });
-    return Promise.resolve({ interceptors: [auth.interceptor], requestGate: auth.requestGate });
-  });
+  const server = useServer(() =>
+    gateAndInterceptor({ ...options, failureCode: Code.Unauthenticated }),
+  );
   const client = useGrpcClient(server);
 
   test("every call kind: refusals carry UNAUTHENTICATED (16)", async () => {

@@ -13,6 +13,7 @@ import {
 import {
   type CallKind,
   call,
+  gateAndInterceptor,
   methodOf,
   type TestServer,
   type TransportKind,
@@ -172,10 +173,9 @@ async function assertRefused(
 
 describe("issuers: A (JWKS, ES256), B (PEM, RS256), C (secret, HS256)", () => {
   const denied: DeniedEvent[] = [];
-  const server = useServer(() => {
-    const auth = createJwtAuth({ ...options, onDenied: (e) => denied.push(e) });
-    return Promise.resolve({ interceptors: [auth.interceptor], requestGate: auth.requestGate });
-  });
+  const server = useServer(() =>
+    gateAndInterceptor({ ...options, onDenied: (e) => denied.push(e) }),
+  );
 
   for (const transport of transports) {
     for (const kind of kinds) {

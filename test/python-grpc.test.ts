@@ -4,8 +4,7 @@ import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { createJwtAuth } from "../src/index.js";
-import { useServer } from "./helpers/server.js";
+import { gateAndInterceptor, useServer } from "./helpers/server.js";
 import { audience, generateTestKey, issuer, mint } from "./helpers/tokens.js";
 
 // The system interpreter: a python3 earlier on PATH (pyenv, venv) may lack grpcio.
@@ -50,10 +49,9 @@ const key = await generateTestKey("ES256");
 const subject = "subject-python";
 
 describe("python grpcio", () => {
-  const server = useServer(() => {
-    const auth = createJwtAuth({ jwks: { keys: [key.publicJwk] }, issuer, audience });
-    return Promise.resolve({ interceptors: [auth.interceptor], requestGate: auth.requestGate });
-  });
+  const server = useServer(() =>
+    gateAndInterceptor({ jwks: { keys: [key.publicJwk] }, issuer, audience }),
+  );
   const target = () => new URL(server().url).host;
 
   test("a valid token reaches WhoAmI", { skip }, async () => {

@@ -9,7 +9,7 @@ import {
   type JwtAuthOptions,
   type JwtClaims,
 } from "../src/index.js";
-import { call, callKinds, transports, useServer } from "./helpers/server.js";
+import { call, callKinds, gateAndInterceptor, transports, useServer } from "./helpers/server.js";
 import { audience, generateTestKey, issuer, mint } from "./helpers/tokens.js";
 
 const key = await generateTestKey("ES256");
@@ -17,10 +17,7 @@ const options: JwtAuthOptions = { jwks: { keys: [key.publicJwk] }, issuer, audie
 const fourMiB = "x".repeat(4 * 1024 * 1024);
 
 describe("a refused call with a 4 MiB body", () => {
-  const gated = useServer(() => {
-    const auth = createJwtAuth(options);
-    return Promise.resolve({ interceptors: [auth.interceptor], requestGate: auth.requestGate });
-  });
+  const gated = useServer(() => gateAndInterceptor(options));
   const intercepted = useServer(() =>
     Promise.resolve({ interceptors: [createJwtAuth(options).interceptor] }),
   );
@@ -58,10 +55,9 @@ describe("a refused call with a 4 MiB body", () => {
 
 describe("a call the gate accepted", () => {
   const authenticated: AuthenticatedEvent[] = [];
-  const server = useServer(() => {
-    const auth = createJwtAuth({ ...options, onAuthenticated: (e) => authenticated.push(e) });
-    return Promise.resolve({ interceptors: [auth.interceptor], requestGate: auth.requestGate });
-  });
+  const server = useServer(() =>
+    gateAndInterceptor({ ...options, onAuthenticated: (e) => authenticated.push(e) }),
+  );
 
   for (const transport of transports) {
     test(`${transport.name}: is verified once, not again by the interceptor`, async () => {
@@ -83,10 +79,7 @@ describe("a call the gate accepted", () => {
 });
 
 describe("claims as handlers see them", () => {
-  const server = useServer(() => {
-    const auth = createJwtAuth(options);
-    return Promise.resolve({ interceptors: [auth.interceptor], requestGate: auth.requestGate });
-  });
+  const server = useServer(() => gateAndInterceptor(options));
 
   test("are deeply frozen, with null prototypes, and __proto__ grants nothing", async () => {
     const token = await mint(key, {
@@ -122,16 +115,15 @@ describe("claims as handlers see them", () => {
 });
 
 describe("hooks that throw", () => {
-  const server = useServer(() => {
-    const auth = createJwtAuth({
+  const server = useServer(() =>
+    gateAndInterceptor({
       ...options,
       onDenied: () => {
         throw new Error("logger down");
       },
       onAuthenticated: () => Promise.reject(new Error("metrics down")),
-    });
-    return Promise.resolve({ interceptors: [auth.interceptor], requestGate: auth.requestGate });
-  });
+    }),
+  );
 
   test("change no decision", async () => {
     const transport = transports[2];

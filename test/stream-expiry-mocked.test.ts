@@ -3,24 +3,23 @@
 import assert from "node:assert/strict";
 import { describe, mock, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createJwtAuth, type DeniedEvent } from "../src/index.js";
-import { callKinds, transports, useServer } from "./helpers/server.js";
+import type { DeniedEvent } from "../src/index.js";
+import { callKinds, gateAndInterceptor, transports, useServer } from "./helpers/server.js";
 import { audience, generateTestKey, issuer, mint } from "./helpers/tokens.js";
 
 const key = await generateTestKey("ES256");
 
 describe("a bidi stream whose token expires, on a mocked clock", () => {
   const denied: DeniedEvent[] = [];
-  const server = useServer(() => {
-    const auth = createJwtAuth({
+  const server = useServer(() =>
+    gateAndInterceptor({
       jwks: { keys: [key.publicJwk] },
       issuer,
       audience,
       clockTolerance: 5,
       onDenied: (e) => denied.push(e),
-    });
-    return Promise.resolve({ interceptors: [auth.interceptor], requestGate: auth.requestGate });
-  });
+    }),
+  );
 
   for (const transport of transports.filter((t) => callKinds(t).includes("bidi"))) {
     test(`${transport.name}: ended at exp + tolerance, not before`, async (t) => {

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { describe, mock, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { endAtExpiry } from "../src/connect/stream-expiry.js";
-import { createJwtAuth, type DeniedEvent } from "../src/index.js";
-import { transports, useServer } from "./helpers/server.js";
+import type { DeniedEvent } from "../src/index.js";
+import { gateAndInterceptor, transports, useServer } from "./helpers/server.js";
 import { audience, generateTestKey, issuer, mint } from "./helpers/tokens.js";
 
 const key = await generateTestKey("ES256");
@@ -66,26 +66,24 @@ describe("endAtExpiry, on a mocked clock", () => {
 
 describe("streams that outlive their token", () => {
   const denied: DeniedEvent[] = [];
-  const server = useServer(() => {
-    const auth = createJwtAuth({
+  const server = useServer(() =>
+    gateAndInterceptor({
       jwks: { keys: [key.publicJwk] },
       issuer,
       audience,
       clockTolerance: 0,
       onDenied: (e) => denied.push(e),
-    });
-    return Promise.resolve({ interceptors: [auth.interceptor], requestGate: auth.requestGate });
-  });
-  const off = useServer(() => {
-    const auth = createJwtAuth({
+    }),
+  );
+  const off = useServer(() =>
+    gateAndInterceptor({
       jwks: { keys: [key.publicJwk] },
       issuer,
       audience,
       clockTolerance: 0,
       endStreamsAtExpiry: false,
-    });
-    return Promise.resolve({ interceptors: [auth.interceptor], requestGate: auth.requestGate });
-  });
+    }),
+  );
 
   async function slowStream(
     client: ReturnType<ReturnType<typeof server>["client"]>,

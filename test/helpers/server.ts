@@ -17,7 +17,13 @@ import {
 } from "@connectrpc/connect-node";
 import { type CleartextServer, type DualHandler, listenCleartext } from "../../example/listen.js";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
-import { getClaims, type JwtClaims, joinAuthorizationHeaders } from "../../src/index.js";
+import {
+  createJwtAuth,
+  getClaims,
+  type JwtAuthOptions,
+  type JwtClaims,
+  joinAuthorizationHeaders,
+} from "../../src/index.js";
 
 /**
  * A way to reach the server: one of the three protocols over one HTTP version.
@@ -60,6 +66,12 @@ export interface ServerAuth {
   requestGate?: (ctx: HandlerContext) => void | Promise<void>;
   /** A complete handler to serve instead of the recording demo service (calls are then not recorded). */
   handler?: (req: never, res: never) => void;
+}
+
+/** gateAndInterceptor wires one createJwtAuth as the demo does: its interceptor and its request gate. */
+export function gateAndInterceptor(options: JwtAuthOptions): ServerAuth {
+  const auth = createJwtAuth(options);
+  return { interceptors: [auth.interceptor], requestGate: auth.requestGate };
 }
 
 /** A running test server and the clients that reach it. */
@@ -204,7 +216,9 @@ function createTransport(
  * useServer starts a server before the tests of the enclosing `describe` and
  * closes it after them. Read the server from the returned function.
  */
-export function useServer(auth: ServerAuth | (() => Promise<ServerAuth>)): () => TestServer {
+export function useServer(
+  auth: ServerAuth | (() => ServerAuth | Promise<ServerAuth>),
+): () => TestServer {
   let server: TestServer | undefined;
   before(async () => {
     server = await startServer(typeof auth === "function" ? await auth() : auth);
