@@ -62,6 +62,19 @@ export function plan(o: PlanOptions): Case[] {
   const warm = (alg: Alg): TokenSource => ({ kind: "warm", alg });
   const cold = (alg: Alg): TokenSource => ({ kind: "cold", alg });
   const a = o.refusalAlg;
+  /** A load whose requests must all be served, named `<case>/<generator>/<what>`. */
+  const served = (
+    caseId: string,
+    generator: Generator,
+    what: "connect" | "grpc" | "warm" | "cold",
+    tokens: TokenSource,
+  ): Load => ({
+    id: `${caseId}/${generator}/${what}`,
+    generator,
+    protocol: what === "grpc" ? "grpc" : "connect",
+    tokens,
+    expect: "ok",
+  });
   const refusalLoads = (prefix: string): Load[] =>
     refusalKinds.map((kind) => {
       const value = o.refusals[kind];
@@ -80,34 +93,10 @@ export function plan(o: PlanOptions): Case[] {
     id: "none",
     server: { impl: "connect", auth: "none", alg: a },
     loads: [
-      {
-        id: "none/h2load/connect",
-        generator: "h2load",
-        protocol: "connect",
-        tokens: warm(a),
-        expect: "ok",
-      },
-      {
-        id: "none/h2load/grpc",
-        generator: "h2load",
-        protocol: "grpc",
-        tokens: warm(a),
-        expect: "ok",
-      },
-      {
-        id: "none/loadgen/warm",
-        generator: "loadgen",
-        protocol: "connect",
-        tokens: warm(a),
-        expect: "ok",
-      },
-      {
-        id: "none/loadgen/cold",
-        generator: "loadgen",
-        protocol: "connect",
-        tokens: cold(a),
-        expect: "ok",
-      },
+      served("none", "h2load", "connect", warm(a)),
+      served("none", "h2load", "grpc", warm(a)),
+      served("none", "loadgen", "warm", warm(a)),
+      served("none", "loadgen", "cold", cold(a)),
     ],
   });
   for (const alg of o.algs) {
@@ -115,27 +104,9 @@ export function plan(o: PlanOptions): Case[] {
       id: `jose/${alg}`,
       server: { impl: "connect", auth: "jose", alg },
       loads: [
-        {
-          id: `jose/${alg}/h2load/connect`,
-          generator: "h2load",
-          protocol: "connect",
-          tokens: warm(alg),
-          expect: "ok",
-        },
-        {
-          id: `jose/${alg}/h2load/grpc`,
-          generator: "h2load",
-          protocol: "grpc",
-          tokens: warm(alg),
-          expect: "ok",
-        },
-        {
-          id: `jose/${alg}/loadgen/cold`,
-          generator: "loadgen",
-          protocol: "connect",
-          tokens: cold(alg),
-          expect: "ok",
-        },
+        served(`jose/${alg}`, "h2load", "connect", warm(alg)),
+        served(`jose/${alg}`, "h2load", "grpc", warm(alg)),
+        served(`jose/${alg}`, "loadgen", "cold", cold(alg)),
         ...(alg === a ? refusalLoads(`jose/${alg}`) : []),
       ],
     });
@@ -143,34 +114,10 @@ export function plan(o: PlanOptions): Case[] {
       id: `connect-jwt/${alg}`,
       server: { impl: "connect", auth: "connect-jwt", alg },
       loads: [
-        {
-          id: `connect-jwt/${alg}/h2load/connect`,
-          generator: "h2load",
-          protocol: "connect",
-          tokens: warm(alg),
-          expect: "ok",
-        },
-        {
-          id: `connect-jwt/${alg}/h2load/grpc`,
-          generator: "h2load",
-          protocol: "grpc",
-          tokens: warm(alg),
-          expect: "ok",
-        },
-        {
-          id: `connect-jwt/${alg}/loadgen/warm`,
-          generator: "loadgen",
-          protocol: "connect",
-          tokens: warm(alg),
-          expect: "ok",
-        },
-        {
-          id: `connect-jwt/${alg}/loadgen/cold`,
-          generator: "loadgen",
-          protocol: "connect",
-          tokens: cold(alg),
-          expect: "ok",
-        },
+        served(`connect-jwt/${alg}`, "h2load", "connect", warm(alg)),
+        served(`connect-jwt/${alg}`, "h2load", "grpc", warm(alg)),
+        served(`connect-jwt/${alg}`, "loadgen", "warm", warm(alg)),
+        served(`connect-jwt/${alg}`, "loadgen", "cold", cold(alg)),
         ...(alg === a ? refusalLoads(`connect-jwt/${alg}`) : []),
       ],
     });
@@ -217,29 +164,13 @@ export function plan(o: PlanOptions): Case[] {
   cases.push({
     id: "grpc-js/none",
     server: { impl: "grpc-js", auth: "none", alg: a },
-    loads: [
-      {
-        id: "grpc-js/none/h2load/grpc",
-        generator: "h2load",
-        protocol: "grpc",
-        tokens: warm(a),
-        expect: "ok",
-      },
-    ],
+    loads: [served("grpc-js/none", "h2load", "grpc", warm(a))],
   });
   for (const alg of o.algs) {
     cases.push({
       id: `grpc-js/jose/${alg}`,
       server: { impl: "grpc-js", auth: "jose", alg },
-      loads: [
-        {
-          id: `grpc-js/jose/${alg}/h2load/grpc`,
-          generator: "h2load",
-          protocol: "grpc",
-          tokens: warm(alg),
-          expect: "ok",
-        },
-      ],
+      loads: [served(`grpc-js/jose/${alg}`, "h2load", "grpc", warm(alg))],
     });
   }
   return cases;
