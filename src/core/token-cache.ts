@@ -14,21 +14,32 @@ export interface TokenCacheOptions {
    * whose key was rotated out is re-verified within this time. Default 600.
    */
   maxTtl?: number;
+  /**
+   * The most refused tokens remembered, each with its reason, so that a client
+   * that sends one again is refused by a lookup. Only refusals that no key and
+   * no passing time can change are remembered: a malformed token, a wrong
+   * `alg`, `typ`, `iss` or `aud`, a missing or invalid claim, an expired or
+   * too old token; never a signature, a key, a revocation or a token not yet
+   * valid. A refused token is remembered when it comes a second time.
+   * Default 1,000; 0 remembers none.
+   */
+  maxRefusals?: number;
 }
 
-interface Entry {
+interface Entry<V> {
   /** The token's fingerprint: its key in the map. */
   readonly key: number;
   readonly token: string;
-  readonly claims: JwtClaims;
+  /** The token's claims, or the reason it was refused. */
+  readonly value: V;
   /** The token's `exp`, in seconds since the epoch. */
   readonly exp: number;
   /** When the entry must be verified afresh: `maxTtl`, or `maxTokenAge` if sooner. */
   readonly staleAt: number;
   readonly bytes: number;
   /** The neighbours in the order of use, least recent first. */
-  older: Entry | undefined;
-  newer: Entry | undefined;
+  older: Entry<V> | undefined;
+  newer: Entry<V> | undefined;
 }
 
 // What an entry takes on the heap, estimated from above. Measured on Node.js
@@ -41,8 +52,8 @@ interface Entry {
 // takes 0.9 KiB, or 1.5 KiB with its sets.
 const entryOverheadBytes = 640;
 
-function entryBytes(token: string, claims: JwtClaims): number {
-  return entryOverheadBytes + token.length + 2 * valueBytes(claims);
+function entryBytes(token: string, value: unknown): number {
+  return entryOverheadBytes + token.length + 2 * valueBytes(value);
 }
 
 function valueBytes(value: unknown): number {
@@ -75,7 +86,8 @@ function valueBytes(value: unknown): number {
 /**
  * TokenCache remembers verified tokens by their exact string, so that a token
  * seen again costs a map lookup instead of a signature check. An entry lives
- * until the token's `exp` at the latest; failures are never cached.
+ * until the token's `exp` at the latest. (The verifier keeps a second, small
+ * one of refused tokens and their reasons: `V` is then the reason.)
  *
  * A token is admitted on its second verification ({@link TokenCache.offer}):
  * the first one only leaves a 4-byte fingerprint in a fixed table. Tokens used
@@ -83,7 +95,7 @@ function valueBytes(value: unknown): number {
  * displace the tokens in use, nor cost the memory and garbage collection of
  * entries that would only be evicted unread.
  */
-export class TokenCache {
+export class TokenCache<V = JwtClaims> {
   // The entries by token, and the same entries in a list from least to most
   // recently used. A hit moves its entry to the end of the list without
   // touching the map; eviction takes the head. (Keeping the order in the map
@@ -95,9 +107,9 @@ export class TokenCache {
   // new string on every call, took 1.5 µs a lookup in a server. Two cached
   // tokens with one fingerprint (one chance in 10^5 per insert at 10,000
   // entries) cannot both stay: the newer replaces the older.
-  private readonly entries = new Map<number, Entry>();
-  private oldest: Entry | undefined;
-  private newest: Entry | undefined;
+  private readonly entries = new Map<number, Entry<V>>();
+  private oldest: Entry<V> | undefined;
+  private newest: Entry<V> | undefined;
   private bytes = 0;
   private readonly maxEntries: number;
   private readonly maxBytes: number;
@@ -132,13 +144,13 @@ export class TokenCache {
   }
 
   /**
-   * get returns the claims of a cached token, or `undefined`. A token whose
+   * get returns the claims (the value) of a cached token, or `undefined`. A token whose
    * `exp` has passed (beyond `toleranceSec`) is dropped and reported as
    * `"expired"`, so that the caller refuses it without verifying again; one
    * past `maxTokenAge` or `maxTtl` is dropped and reported missing, so that
    * the token is verified afresh.
    */
-  get(token: string, nowSec: number, toleranceSec: number): JwtClaims | "expired" | undefined {
+  get(token: string, nowSec: number, toleranceSec: number): V | "expired" | undefined {
     const entry = this.entries.get(fingerprint(token));
     if (entry === undefined || entry.token !== token) {
       return undefined;
@@ -155,7 +167,7 @@ export class TokenCache {
       this.unlink(entry);
       this.append(entry); // most recently used goes last
     }
-    return entry.claims;
+    return entry.value;
   }
 
   /**
@@ -163,7 +175,7 @@ export class TokenCache {
    * is still in the table), and otherwise only records its fingerprint.
    * Returns whether the token was cached.
    */
-  offer(token: string, claims: JwtClaims, exp: number, staleAt?: number): boolean {
+  offer(token: string, value: V, exp: number, staleAt?: number): boolean {
     const key = fingerprint(token);
     const print = key + 1; // never 0, the value of an empty slot
     const mask = this.seen.length - 1;
@@ -171,7 +183,7 @@ export class TokenCache {
     const b = (Math.imul(key, 0x9e3779b1) >>> 12) & mask;
     const { seen } = this;
     if (seen[a] === print || seen[b] === print) {
-      this.insert(key, token, claims, exp, staleAt);
+      this.insert(key, token, value, exp, staleAt);
       return true;
     }
     if (seen[a] === 0) {
@@ -186,24 +198,24 @@ export class TokenCache {
   }
 
   /** set remembers a verified token until its `exp` (or `staleAt`, if earlier). */
-  set(token: string, claims: JwtClaims, exp: number, staleAt?: number): void {
-    this.insert(fingerprint(token), token, claims, exp, staleAt);
+  set(token: string, value: V, exp: number, staleAt?: number): void {
+    this.insert(fingerprint(token), token, value, exp, staleAt);
   }
 
-  private insert(key: number, token: string, claims: JwtClaims, exp: number, staleAt?: number) {
+  private insert(key: number, token: string, value: V, exp: number, staleAt?: number) {
     const old = this.entries.get(key);
     if (old !== undefined) {
       this.remove(old);
     }
-    const bytes = entryBytes(token, claims);
+    const bytes = entryBytes(token, value);
     if (bytes > this.maxBytes || this.maxEntries === 0) {
       return;
     }
     const dropAt = Date.now() / 1000 + this.maxTtl;
-    const entry: Entry = {
+    const entry: Entry<V> = {
       key,
       token,
-      claims,
+      value,
       exp,
       staleAt: Math.min(staleAt ?? dropAt, dropAt),
       bytes,
@@ -221,13 +233,13 @@ export class TokenCache {
     }
   }
 
-  private remove(entry: Entry): void {
+  private remove(entry: Entry<V>): void {
     this.entries.delete(entry.key);
     this.unlink(entry);
     this.bytes -= entry.bytes;
   }
 
-  private unlink(entry: Entry): void {
+  private unlink(entry: Entry<V>): void {
     if (entry.older === undefined) {
       this.oldest = entry.newer;
     } else {
@@ -242,7 +254,7 @@ export class TokenCache {
     entry.newer = undefined;
   }
 
-  private append(entry: Entry): void {
+  private append(entry: Entry<V>): void {
     entry.older = this.newest;
     if (this.newest === undefined) {
       this.oldest = entry;

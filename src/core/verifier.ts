@@ -46,7 +46,7 @@ export interface VerifierOptions extends IssuerOptions {
   maxTokenSize?: number;
   /** Limits for `jwksUrl` and `issuerUrl`. */
   remoteKeys?: RemoteKeysOptions;
-  /** The verified-token cache: its bounds, or `false` to verify every call. On by default. */
+  /** The verified-token cache and the refused tokens remembered: bounds, or `false` to verify every call. On by default. */
   cache?: TokenCacheOptions | false;
   /**
    * Consulted for every call after the token verified, cache hits included;
@@ -133,6 +133,7 @@ export function buildVerifier(options: VerifierOptions, where: string): CachingV
   }
   const limits = remoteLimits(options.remoteKeys ?? {}, `${where}: remoteKeys`);
   const cache = createCache(options.cache, `${where}: cache`);
+  const refusals = createRefusalCache(options.cache);
   const { isRevoked } = options;
   if (isRevoked !== undefined && typeof isRevoked !== "function") {
     throw new TypeError(`${where}: isRevoked must be a function (claims) => boolean`);
@@ -156,28 +157,54 @@ export function buildVerifier(options: VerifierOptions, where: string): CachingV
     if (hit !== undefined) {
       return isRevoked === undefined ? hit : checkRevoked(isRevoked, hit);
     }
+    const refused = refusals?.get(token, nowSec, clockTolerance);
+    if (refused !== undefined && refused !== "expired") {
+      throw new AuthError(refused);
+    }
     return verifyFresh(token, nowSec);
   }
 
-  async function verifyFresh(token: string, nowSec: number): Promise<JwtClaims> {
-    // The same strict syntax as a header's token: verify() may be called directly.
-    if (!isCompactJws(token)) {
-      throw new AuthError("ERR_TOKEN_MALFORMED");
-    }
-    let payload: JWTPayload;
+  /**
+   * A token the cache does not have. Everything that needs no key runs here,
+   * synchronously, and throws at once: what can never verify (malformed,
+   * wrong alg, expired, wrong iss or aud...) costs no signature check, no key
+   * fetch, and no promise. Only the signature check is awaited.
+   */
+  function verifyFresh(token: string, nowSec: number): Promise<JwtClaims> {
     let provider: Provider;
+    let unverified: JWTPayload;
     try {
-      // Every check of the header and the claims comes first: what can never
-      // verify (malformed, wrong alg, expired, wrong iss or aud...) costs no
-      // signature check and no key fetch. The claims decoded here are those
-      // the signature then covers: the payload segment is canonical
-      // base64url (isCompactJws), so jose verifies the very bytes decoded.
-      const [header, unverified] = decode(token);
+      // The same strict syntax as a header's token: verify() may be called directly.
+      if (!isCompactJws(token)) {
+        throw new AuthError("ERR_TOKEN_MALFORMED");
+      }
+      // The claims decoded here are those the signature then covers: the
+      // payload segment is canonical base64url (isCompactJws), so jose
+      // verifies the very bytes decoded.
+      let header: Record<string, unknown>;
+      [header, unverified] = decode(token);
       provider = select(unverified.iss);
       provider.check(header, unverified, nowSec);
+    } catch (err) {
+      if (!(err instanceof AuthError)) {
+        throw new AuthError("ERR_TOKEN_INVALID", { cause: safeCause(err) });
+      }
+      if (refusals !== undefined && lastingRefusals.has(err.code)) {
+        refusals.offer(token, err.code, Number.POSITIVE_INFINITY);
+      }
+      throw err;
+    }
+    return verifySignature(token, provider, unverified);
+  }
+
+  async function verifySignature(
+    token: string,
+    provider: Provider,
+    payload: JWTPayload,
+  ): Promise<JwtClaims> {
+    try {
       // jose picks the overload from the key's type; the union is fine at run time.
       await compactVerify(token, provider.key as Uint8Array, provider.verifyOptions);
-      payload = unverified;
     } catch (err) {
       throw err instanceof AuthError ? err : new AuthError(codeOf(err), { cause: safeCause(err) });
     }
@@ -326,13 +353,43 @@ function createCache(options: TokenCacheOptions | false | undefined, where: stri
   if (options === false) {
     return undefined;
   }
-  for (const key of ["maxEntries", "maxBytes", "maxTtl"] as const) {
+  for (const key of ["maxEntries", "maxBytes", "maxTtl", "maxRefusals"] as const) {
     const value = options?.[key];
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
       throw new TypeError(`${where}.${key} must be a whole number >= 0 (or set cache: false)`);
     }
   }
   return new TokenCache(options);
+}
+
+/**
+ * The refusals that hold for a token string forever, whatever the keys and
+ * the time: those the refusal cache remembers. (Not a token not yet valid,
+ * nor anything decided by a key, a signature or `isRevoked`.)
+ */
+const lastingRefusals: ReadonlySet<AuthErrorCode> = new Set<AuthErrorCode>([
+  "ERR_TOKEN_MALFORMED",
+  "ERR_ALGORITHM_NOT_ALLOWED",
+  "ERR_TYPE_INVALID",
+  "ERR_CLAIM_MISSING",
+  "ERR_CLAIM_INVALID",
+  "ERR_TOKEN_EXPIRED",
+  "ERR_TOKEN_TOO_OLD",
+  "ERR_ISSUER_INVALID",
+  "ERR_AUDIENCE_INVALID",
+  "ERR_LIFETIME_TOO_LONG",
+]);
+
+/** The most memory the remembered refusals may take, estimated in bytes. */
+const refusalCacheBytes = 2 * 1024 * 1024;
+
+/** The cache of refused tokens and their reasons (options checked by createCache). */
+function createRefusalCache(options: TokenCacheOptions | false | undefined) {
+  const maxEntries = options === false ? 0 : (options?.maxRefusals ?? 1000);
+  if (maxEntries === 0) {
+    return undefined;
+  }
+  return new TokenCache<AuthErrorCode>({ maxEntries, maxBytes: refusalCacheBytes });
 }
 
 /**

@@ -1,19 +1,27 @@
 // The verified-token cache: a hit costs no signature check and hands out the
-// same frozen claims, yet expiry and isRevoked still hold on every call;
-// failures are never cached; and the cache stays within its bounds.
+// same frozen claims, yet expiry and isRevoked still hold on every call; a
+// refusal is remembered only when nothing can change it; and the caches stay
+// within their bounds.
 import * as assert from "node:assert/strict";
 import { after, before, describe, mock, type TestContext, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import { toConnectError } from "../../src/connect/connect-error.js";
 import { TokenCache } from "../../src/core/token-cache.js";
-import { type AuthError, createVerifier, type VerifierOptions } from "../../src/index.js";
+import {
+  type AuthError,
+  type AuthErrorCode,
+  createVerifier,
+  type VerifierOptions,
+} from "../../src/index.js";
 import {
   assertRefused,
   audience,
+  b64url,
   frozenNowMs,
   issuer,
   keyPair,
   mint,
+  secret64,
   secretClaims,
   tamperSignature,
 } from "./fixtures.js";
@@ -275,16 +283,29 @@ describe("isRevoked on every call, hits included", () => {
   });
 });
 
-describe("failures are not cached", () => {
-  test("a bad signature refused twice is checked twice", async (t) => {
+describe("refusals that a key or time decides are not remembered", () => {
+  test("a bad signature refused four times is checked four times", async (t) => {
     const checks = countSignatureChecks(t);
     const verifier = verifierWith();
     const token = tamperSignature(await sign());
     await assertRefused(verifier.verify(token), "ERR_SIGNATURE_INVALID", token);
     const first = checks();
     assert.ok(first >= 1);
-    await assertRefused(verifier.verify(token), "ERR_SIGNATURE_INVALID", token);
-    assert.equal(checks(), 2 * first);
+    for (let i = 0; i < 3; i++) {
+      await assertRefused(verifier.verify(token), "ERR_SIGNATURE_INVALID", token);
+    }
+    assert.equal(checks(), 4 * first);
+  });
+
+  test("a token not yet valid, refused three times, verifies once its nbf has come", async (t) => {
+    t.after(() => setTime(0));
+    const verifier = verifierWith();
+    const token = await sign({ nbf: now + 60, exp: now + 600 });
+    for (let i = 0; i < 3; i++) {
+      await assertRefused(verifier.verify(token), "ERR_TOKEN_NOT_YET_VALID", token);
+    }
+    setTime(120);
+    assert.equal((await verifier.verify(token)).sub, secretClaims.sub);
   });
 
   test("a token refused by isRevoked after its signature verified is verified again, every time", async (t) => {
@@ -298,6 +319,113 @@ describe("failures are not cached", () => {
       await assertRefused(verifier.verify(token), "ERR_TOKEN_REVOKED", token);
     }
     assert.equal(checks(), 4 * first);
+  });
+});
+
+/** Counts decodings: the verifier parses a token's header and payload with JSON.parse. */
+function countDecodes(t: TestContext): () => number {
+  const spy = t.mock.method(JSON, "parse");
+  return () => spy.mock.callCount();
+}
+
+describe("refusals that nothing can change are remembered", async () => {
+  const hs = new TextEncoder().encode(secret64);
+  const lasting: [string, AuthErrorCode, () => Promise<string>][] = [
+    [
+      "malformed",
+      "ERR_TOKEN_MALFORMED",
+      async () => `${b64url('{"alg":"ES256"}')}.${b64url("not json")}.c2ln`,
+    ],
+    ["wrong algorithm", "ERR_ALGORITHM_NOT_ALLOWED", () => mint(hs, { alg: "HS256" })],
+    ["expired", "ERR_TOKEN_EXPIRED", () => sign({ iat: now - 600, exp: now - 60 })],
+    ["wrong issuer", "ERR_ISSUER_INVALID", () => sign({ iss: "https://other.test/" })],
+    ["wrong audience", "ERR_AUDIENCE_INVALID", () => sign({ aud: "other-api" })],
+    ["a missing claim", "ERR_CLAIM_MISSING", () => sign({ exp: undefined })],
+    ["an invalid claim", "ERR_CLAIM_INVALID", () => sign({ exp: "tomorrow" })],
+  ];
+  for (const [name, code, make] of lasting) {
+    test(`${name}: decoded on its first two refusals, refused by a lookup after`, async (t) => {
+      const verifier = verifierWith();
+      const token = await make();
+      const decodes = countDecodes(t);
+      await assertRefused(verifier.verify(token), code, token);
+      const first = decodes();
+      assert.ok(first >= 1, "the counter sees the decoding");
+      await assertRefused(verifier.verify(token), code, token);
+      assert.equal(decodes(), 2 * first);
+      for (let i = 0; i < 20; i++) {
+        await assertRefused(verifier.verify(token), code, token);
+      }
+      assert.equal(decodes(), 2 * first, "a remembered refusal decoded the token again");
+    });
+  }
+
+  test("maxTokenAge and maxLifetime refusals are remembered too", async (t) => {
+    const verifier = verifierWith({ maxTokenAge: "10m", maxLifetime: "1h" });
+    const tooOld = await sign({ iat: now - 3600, exp: now + 60 });
+    const tooLong = await sign({ iat: now, exp: now + 7200 });
+    const decodes = countDecodes(t);
+    for (let i = 0; i < 5; i++) {
+      await assertRefused(verifier.verify(tooOld), "ERR_TOKEN_TOO_OLD", tooOld);
+      await assertRefused(verifier.verify(tooLong), "ERR_LIFETIME_TOO_LONG", tooLong);
+    }
+    assert.equal(decodes(), 2 * 2 * 2, "two decodings each, on the first two refusals");
+  });
+
+  test("a valid token that differs by one character is not refused by the other's entry", async () => {
+    const verifier = verifierWith();
+    const valid = await sign({ jti: "jti-twin-0001" });
+    const twin = `${valid.slice(0, -1)}${valid.endsWith("A") ? "B" : "A"}`;
+    for (let i = 0; i < 3; i++) {
+      await assertRefused(verifier.verify(twin), "ERR_SIGNATURE_INVALID", twin);
+    }
+    const expired = await sign({ iat: now - 600, exp: now - 60 });
+    for (let i = 0; i < 3; i++) {
+      await assertRefused(verifier.verify(expired), "ERR_TOKEN_EXPIRED", expired);
+    }
+    assert.equal((await verifier.verify(valid)).jti, "jti-twin-0001");
+  });
+
+  test("with maxRefusals: 0, or cache: false, every refusal decodes the token", async (t) => {
+    const token = await sign({ iss: "https://other.test/" });
+    for (const cache of [{ maxRefusals: 0 }, false] as const) {
+      const verifier = verifierWith({ cache });
+      const decodes = countDecodes(t);
+      for (let i = 0; i < 5; i++) {
+        await assertRefused(verifier.verify(token), "ERR_ISSUER_INVALID", token);
+      }
+      assert.equal(decodes(), 5 * 2, `cache: ${JSON.stringify(cache)}`);
+      t.mock.restoreAll();
+    }
+  });
+
+  test("maxRefusals bounds them: of 100 refused tokens, the newest 10 are remembered", async (t) => {
+    const verifier = verifierWith({ cache: { maxRefusals: 10 } });
+    const tokens = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => sign({ iss: `https://other-${i}.test/` })),
+    );
+    for (const token of tokens) {
+      await assertRefused(verifier.verify(token), "ERR_ISSUER_INVALID");
+      await assertRefused(verifier.verify(token), "ERR_ISSUER_INVALID");
+    }
+    const decodes = countDecodes(t);
+    for (const token of tokens.slice(90)) {
+      await assertRefused(verifier.verify(token), "ERR_ISSUER_INVALID");
+    }
+    assert.equal(decodes(), 0, "the newest 10 were not all remembered");
+    for (const token of tokens.slice(0, 90)) {
+      await assertRefused(verifier.verify(token), "ERR_ISSUER_INVALID");
+    }
+    assert.equal(decodes(), 90 * 2, "an evicted refusal was answered from memory");
+  });
+
+  test("maxRefusals must be a whole number >= 0", () => {
+    for (const maxRefusals of [-1, 1.5, Number.NaN]) {
+      assert.throws(() => verifierWith({ cache: { maxRefusals } }), {
+        name: "TypeError",
+        message: /cache\.maxRefusals must be a whole number >= 0/,
+      });
+    }
   });
 });
 
