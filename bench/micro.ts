@@ -245,10 +245,21 @@ for (const alg of algs) {
     "wrong algorithm": `Bearer ${hs(validClaims(4))}`,
     "bad signature": `Bearer ${h}.${p}.${flipped}`,
   };
-  await run("refusals (ES256, request gate)", (bench) => {
+  await run("refusals (ES256, request gate), the same token again", (bench) => {
     for (const [kind, value] of Object.entries(kinds)) {
       const ctx = context(value === undefined ? {} : { authorization: value });
       bench.add(kind, () => refuses(auth.requestGate, ctx));
+    }
+  });
+  // Without the refusal cache, each refusal is that of a token never seen:
+  // decoded and checked every time.
+  const uncached = createJwtAuth(options(es, { cache: { maxRefusals: 0 } }));
+  await run("refusals (ES256, request gate), a token never seen (maxRefusals: 0)", (bench) => {
+    for (const [kind, value] of Object.entries(kinds)) {
+      if (value !== undefined && kind !== "bad signature") {
+        const ctx = context({ authorization: value });
+        bench.add(kind, () => refuses(uncached.requestGate, ctx));
+      }
     }
   });
 }

@@ -15,7 +15,9 @@ export type TokenSource =
   /** The warm pool of `alg`: a few hundred distinct valid tokens, reused. */
   | { readonly kind: "warm"; readonly alg: Alg }
   /** The cold pool of `alg`: a new valid token on every request. */
-  | { readonly kind: "cold"; readonly alg: Alg };
+  | { readonly kind: "cold"; readonly alg: Alg }
+  /** The expired pool of `alg`: a new expired token on every request. */
+  | { readonly kind: "expired"; readonly alg: Alg };
 
 export type Generator = "h2load" | "loadgen";
 
@@ -86,6 +88,14 @@ export function plan(o: PlanOptions): Case[] {
         expect: "refused",
       };
     });
+  /** Refusals of a new token on every request: no refused token is seen twice. */
+  const newTokenRefusal = (prefix: string): Load => ({
+    id: `${prefix}/loadgen/refuse-expired-new`,
+    generator: "loadgen",
+    protocol: "connect",
+    tokens: { kind: "expired", alg: a },
+    expect: "refused",
+  });
 
   // The limit: no authentication. It receives the same headers as the others
   // (the tokens are ignored), so that only the cost of checking them differs.
@@ -107,7 +117,7 @@ export function plan(o: PlanOptions): Case[] {
         served(`jose/${alg}`, "h2load", "connect", warm(alg)),
         served(`jose/${alg}`, "h2load", "grpc", warm(alg)),
         served(`jose/${alg}`, "loadgen", "cold", cold(alg)),
-        ...(alg === a ? refusalLoads(`jose/${alg}`) : []),
+        ...(alg === a ? [...refusalLoads(`jose/${alg}`), newTokenRefusal(`jose/${alg}`)] : []),
       ],
     });
     cases.push({
@@ -118,10 +128,27 @@ export function plan(o: PlanOptions): Case[] {
         served(`connect-jwt/${alg}`, "h2load", "grpc", warm(alg)),
         served(`connect-jwt/${alg}`, "loadgen", "warm", warm(alg)),
         served(`connect-jwt/${alg}`, "loadgen", "cold", cold(alg)),
-        ...(alg === a ? refusalLoads(`connect-jwt/${alg}`) : []),
+        ...(alg === a
+          ? [...refusalLoads(`connect-jwt/${alg}`), newTokenRefusal(`connect-jwt/${alg}`)]
+          : []),
       ],
     });
   }
+  // What a refusal costs connect-node itself: a request gate that refuses
+  // every call with one fixed, stackless error and reads nothing.
+  cases.push({
+    id: "refuse-gate",
+    server: { impl: "connect", auth: "refuse-gate", alg: a },
+    loads: [
+      {
+        id: "refuse-gate/refuse/missing",
+        generator: "h2load",
+        protocol: "connect",
+        tokens: { kind: "none" },
+        expect: "refused",
+      },
+    ],
+  });
   // The request gate with 4 MiB bodies, on servers that count the body bytes
   // the RPC layer reads (which costs them some throughput: not compared with
   // the other cases).

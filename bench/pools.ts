@@ -1,6 +1,7 @@
 // Token pools on disk, minted once and reused by later runs while they are
-// fresh: the warm pool (a few hundred tokens, reused) and the cold pool (so
-// many tokens that no server sees one twice in a measurement).
+// fresh: the warm pool (a few hundred tokens, reused), the cold pool (so
+// many tokens that no server sees one twice in a measurement), and the expired
+// pool (as many, each expired: refused for its claims alone).
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -16,8 +17,11 @@ export interface Pool {
   readonly tokens: readonly string[];
 }
 
-/** ensurePool returns a pool of at least `count` distinct valid tokens for `alg`. */
-export async function ensurePool(alg: Alg, kind: "warm" | "cold", count: number): Promise<Pool> {
+/** The pools: valid tokens (warm, cold), or expired ones. */
+export type PoolKind = "warm" | "cold" | "expired";
+
+/** ensurePool returns a pool of at least `count` distinct tokens of `kind` for `alg`. */
+export async function ensurePool(alg: Alg, kind: PoolKind, count: number): Promise<Pool> {
   keyFile(alg); // created here, before minters read it in parallel
   const file = join(cacheDir, `pool-${alg}-${kind}.txt`);
   if (existsSync(file) && Date.now() - statSync(file).mtimeMs < maxPoolAgeMs) {
@@ -26,8 +30,8 @@ export async function ensurePool(alg: Alg, kind: "warm" | "cold", count: number)
       return { file, tokens };
     }
   }
-  // Disjoint index ranges per pool, so warm and cold tokens never coincide.
-  const base = kind === "warm" ? 0 : 1_000_000_000;
+  // Disjoint index ranges per pool, so that no two pools share a token.
+  const base = { warm: 0, cold: 1_000_000_000, expired: 2_000_000_000 }[kind];
   const workers = Math.max(1, Math.min(availableParallelism(), Math.ceil(count / 2000)));
   const per = Math.ceil(count / workers);
   const parts = Array.from({ length: workers }, (_, i) => `${file}.part${i}`);
@@ -42,6 +46,7 @@ export async function ensurePool(alg: Alg, kind: "warm" | "cold", count: number)
             String(n),
             String(base + i * per),
             part,
+            ...(kind === "expired" ? ["expired"] : []),
           );
           const child = spawn(cmd, args, { cwd: root, stdio: "inherit" });
           child.once("error", reject);

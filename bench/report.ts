@@ -335,8 +335,17 @@ export function render(input: ReportInput): { markdown: string; failures: number
   // --- refusals
   p(`## Refusals: h2load, Connect protocol, ${ra} server`);
   p();
-  p("Every request carries the same refused token (or none); the baseline is the no-auth server");
-  p("answering valid requests. A refusal is HTTP 403 with a small JSON body.");
+  p("h2load: every request carries the same refused token (or none), so that after its second");
+  p(
+    "refusal connect-jwt refuses a lasting one (all but the bad signature) from its refusal cache;",
+  );
+  p(
+    "the baseline is the no-auth server answering valid requests (h2load). The last row sends a new",
+  );
+  p("expired token on every request (loadgen; baseline: the no-auth server, loadgen, a new valid");
+  p(
+    "token per request): each is decoded and checked. A refusal is HTTP 403 with a small JSON body.",
+  );
   p();
   p(
     "| token | connect-jwt req/s | vs no auth | by server CPU | server CPU µs/req | jose interceptor req/s | vs no auth | by server CPU | server CPU µs/req |",
@@ -362,7 +371,30 @@ export function render(input: ReportInput): { markdown: string; failures: number
       });
     }
   }
+  const c = `connect-jwt/${ra}/loadgen/refuse-expired-new`;
+  const j = `jose/${ra}/loadgen/refuse-expired-new`;
+  if (has(c) || has(j)) {
+    const base = "none/loadgen/cold";
+    p(
+      `| expired, a new token per request (loadgen)${flag(c)}${flag(j)} | ${n0(of(c, (x) => x.reqPerSec))} | ${r(ratio(c, base))} | ${r(cpuRatio(c, base))} | ${n0(of(c, (x) => x.cpuUsPerReq))} | ${n0(of(j, (x) => x.reqPerSec))} | ${r(ratio(j, base))} | ${r(cpuRatio(j, base))} | ${n0(of(j, (x) => x.cpuUsPerReq))} |`,
+    );
+    targets.push({
+      what: "refusal: expired, a new token per request (loadgen)",
+      measured: ratio(c, base),
+      byCpu: cpuRatio(c, base),
+      bound: 0.9,
+      kind: "min",
+      unit: "× no auth",
+    });
+  }
   p();
+  const floor = "refuse-gate/refuse/missing";
+  if (has(floor)) {
+    p(
+      `What a refusal costs connect-node itself: a request gate that refuses every call with one fixed error and reads nothing answers ${n0(of(floor, (x) => x.reqPerSec))} req/s, ${r(ratio(floor, "none/h2load/connect"))} × no auth (${r(cpuRatio(floor, "none/h2load/connect"))} by server CPU, ${n0(of(floor, (x) => x.cpuUsPerReq))} µs/req).`,
+    );
+    p();
+  }
 
   // --- gate
   if (has("gate/refused") || has("interceptor-only/refused")) {

@@ -84,9 +84,13 @@ const log = (message: string) =>
 log(`minting token pools (cached in ${cacheDir})`);
 const warmPools = new Map<Alg, Pool>();
 const coldPools = new Map<Alg, Pool>();
+const expiredPools = new Map<Alg, Pool>();
 for (const alg of new Set([...settings.algs, refusalAlg])) {
   warmPools.set(alg, await ensurePool(alg, "warm", settings.warmTokens));
   coldPools.set(alg, await ensurePool(alg, "cold", settings.coldTokens));
+  if (alg === refusalAlg) {
+    expiredPools.set(alg, await ensurePool(alg, "expired", settings.coldTokens));
+  }
 }
 const refusals = refusalTokens(refusalAlg);
 const bodyFiles = writeBodies();
@@ -152,6 +156,7 @@ function authorizations(load: Load, count: number): (string | undefined)[] {
     case "warm":
       return (warmPools.get(t.alg)?.tokens ?? []).slice(0, count).map((tok) => `Bearer ${tok}`);
     case "cold":
+    case "expired":
       throw new Error(`${load.id}: h2load sends one header value per process; use loadgen`);
   }
 }
@@ -201,9 +206,11 @@ async function measure(
   const streams = big ? 2 : settings.streams;
   const t = load.tokens;
   const probeAuth =
-    t.kind === "cold" || (t.kind === "warm" && load.generator === "loadgen")
-      ? `Bearer ${warmPools.get(t.alg)?.tokens[0]}`
-      : authorizations(load, 1)[0];
+    t.kind === "expired"
+      ? `Bearer ${expiredPools.get(t.alg)?.tokens[0]}`
+      : t.kind === "cold" || (t.kind === "warm" && load.generator === "loadgen")
+        ? `Bearer ${warmPools.get(t.alg)?.tokens[0]}`
+        : authorizations(load, 1)[0];
   await probe(server.url, load, probeAuth);
   // The server's counters are read after the warm-up run and after the
   // measured run: CPU time and bytes per request cover the measured run only.
@@ -247,7 +254,9 @@ async function measure(
         ? warmPools.get(t.alg)?.file
         : t.kind === "cold"
           ? coldPools.get(t.alg)?.file
-          : undefined;
+          : t.kind === "expired"
+            ? expiredPools.get(t.alg)?.file
+            : undefined;
     if (t.kind === "fixed") {
       throw new Error(`${load.id}: fixed tokens are for h2load`);
     }
@@ -279,7 +288,7 @@ async function measure(
       errors: r.errors,
     };
     unexpected = r.errors + (load.expect === "ok" ? r.refused : r.ok);
-    tokensReused = t.kind === "cold" && r.tokensReused;
+    tokensReused = (t.kind === "cold" || t.kind === "expired") && r.tokensReused;
   }
   const after = await server.stats();
   const served = Math.max(1, after.requests - before.requests);

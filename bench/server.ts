@@ -22,7 +22,8 @@ export type AuthKind =
   | "connect-jwt-interceptor" // createJwtAuth: interceptor only (no gate)
   | "connect-jwt-gate" // createJwtAuth: request gate only (diagnostics)
   | "noop-interceptor" // an interceptor that only calls next (diagnostics)
-  | "noop-gate"; // a request gate that decides nothing (diagnostics)
+  | "noop-gate" // a request gate that decides nothing (diagnostics)
+  | "refuse-gate"; // a request gate that refuses every call, reading nothing (diagnostics)
 
 export interface ServerConfig {
   readonly impl: "connect" | "grpc-js";
@@ -134,6 +135,16 @@ async function connectHandler() {
       return connectNodeAdapter({ routes, interceptors: [(next) => (req) => next(req)] });
     case "noop-gate":
       return connectNodeAdapter({ routes, requestGate: async () => {} });
+    case "refuse-gate":
+      return connectNodeAdapter({
+        routes,
+        requestGate: () =>
+          Promise.reject(
+            new ConnectError("missing token", Code.PermissionDenied, {
+              "www-authenticate": "Bearer",
+            }),
+          ),
+      });
   }
 }
 
