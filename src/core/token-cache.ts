@@ -144,8 +144,8 @@ export class TokenCache<V = JwtClaims> {
   }
 
   /**
-   * get returns the claims (the value) of a cached token, or `undefined`. A token whose
-   * `exp` has passed (beyond `toleranceSec`) is dropped and reported as
+   * get returns the value (the claims) of a cached token, or `undefined`. A
+   * token whose `exp` has passed (beyond `toleranceSec`) is dropped and reported as
    * `"expired"`, so that the caller refuses it without verifying again; one
    * past `maxTokenAge` or `maxTtl` is dropped and reported missing, so that
    * the token is verified afresh.

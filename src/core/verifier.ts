@@ -46,7 +46,10 @@ export interface VerifierOptions extends IssuerOptions {
   maxTokenSize?: number;
   /** Limits for `jwksUrl` and `issuerUrl`. */
   remoteKeys?: RemoteKeysOptions;
-  /** The verified-token cache and the refused tokens remembered: bounds, or `false` to verify every call. On by default. */
+  /**
+   * The verified-token cache and the refused tokens it remembers: their
+   * bounds, or `false` to verify every call. On by default.
+   */
   cache?: TokenCacheOptions | false;
   /**
    * Consulted for every call after the token verified, cache hits included;
