@@ -128,12 +128,13 @@ export function createProvider(
       if (exp <= nowSec - clockTolerance) {
         throw new AuthError("ERR_TOKEN_EXPIRED");
       }
+      // A missing iss or aud was refused above: both are required when configured.
       const { iss, aud } = payload;
       if (issuers !== undefined && (typeof iss !== "string" || !issuers.includes(iss))) {
-        throw new AuthError(iss === undefined ? "ERR_CLAIM_MISSING" : "ERR_ISSUER_INVALID");
+        throw new AuthError("ERR_ISSUER_INVALID");
       }
       if (audience !== undefined && !audienceMatches(aud, audience)) {
-        throw new AuthError(aud === undefined ? "ERR_CLAIM_MISSING" : "ERR_AUDIENCE_INVALID");
+        throw new AuthError("ERR_AUDIENCE_INVALID");
       }
       const nbf = payload.nbf === undefined ? undefined : numericDate(payload.nbf);
       const iat = payload.iat === undefined ? undefined : numericDate(payload.iat);

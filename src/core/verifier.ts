@@ -160,6 +160,7 @@ export function buildVerifier(options: VerifierOptions, where: string): CachingV
     if (hit !== undefined) {
       return isRevoked === undefined ? hit : checkRevoked(isRevoked, hit);
     }
+    // Refusals are stored without an exp: never "expired", only dropped by maxTtl.
     const refused = refusals?.get(token, nowSec, clockTolerance);
     if (refused !== undefined && refused !== "expired") {
       throw new AuthError(refused);
