@@ -27,7 +27,7 @@ import type { MemoryResult } from "./memory.js";
 import type { MicroRow } from "./micro.js";
 import { type Outcome, watchOutcome } from "./outcome.js";
 import { type Case, type Load, plan, type RefusalKind } from "./plan.js";
-import { ensurePool, type Pool } from "./pools.js";
+import { ensurePool, type Pool, type PoolKind } from "./pools.js";
 import {
   pinning,
   type RunningServer,
@@ -82,14 +82,16 @@ const log = (message: string) =>
 
 // --- Tokens -----------------------------------------------------------------
 log(`minting token pools (cached in ${cacheDir})`);
-const warmPools = new Map<Alg, Pool>();
-const coldPools = new Map<Alg, Pool>();
-const expiredPools = new Map<Alg, Pool>();
+const pools: Record<PoolKind, Map<Alg, Pool>> = {
+  warm: new Map(),
+  cold: new Map(),
+  expired: new Map(),
+};
 for (const alg of new Set([...settings.algs, refusalAlg])) {
-  warmPools.set(alg, await ensurePool(alg, "warm", settings.warmTokens));
-  coldPools.set(alg, await ensurePool(alg, "cold", settings.coldTokens));
+  pools.warm.set(alg, await ensurePool(alg, "warm", settings.warmTokens));
+  pools.cold.set(alg, await ensurePool(alg, "cold", settings.coldTokens));
   if (alg === refusalAlg) {
-    expiredPools.set(alg, await ensurePool(alg, "expired", settings.coldTokens));
+    pools.expired.set(alg, await ensurePool(alg, "expired", settings.coldTokens));
   }
 }
 const refusals = refusalTokens(refusalAlg);
@@ -98,7 +100,7 @@ const bodyFiles = writeBodies();
 function refusalTokens(alg: Alg): Record<RefusalKind, string | undefined> {
   const sign = signer(readKey(alg));
   const now = Math.floor(Date.now() / 1000);
-  const valid = warmPools.get(alg)?.tokens[0] ?? "";
+  const valid = pools.warm.get(alg)?.tokens[0] ?? "";
   const [h, p, s = ""] = valid.split(".");
   // One character changed in the middle of the signature: same length, same
   // syntax, a signature that does not verify.
@@ -154,7 +156,7 @@ function authorizations(load: Load, count: number): (string | undefined)[] {
     case "fixed":
       return Array.from({ length: count }, () => t.value);
     case "warm":
-      return (warmPools.get(t.alg)?.tokens ?? []).slice(0, count).map((tok) => `Bearer ${tok}`);
+      return (pools.warm.get(t.alg)?.tokens ?? []).slice(0, count).map((tok) => `Bearer ${tok}`);
     case "cold":
     case "expired":
       throw new Error(`${load.id}: h2load sends one header value per process; use loadgen`);
@@ -205,12 +207,12 @@ async function measure(
   const processes = big ? 2 : settings.h2loadProcesses;
   const streams = big ? 2 : settings.streams;
   const t = load.tokens;
+  // A pool's load is probed with its first token (a valid one for the cold pool,
+  // whose tokens must stay new); a fixed token or none as the load sends it.
   const probeAuth =
-    t.kind === "expired"
-      ? `Bearer ${expiredPools.get(t.alg)?.tokens[0]}`
-      : t.kind === "cold" || (t.kind === "warm" && load.generator === "loadgen")
-        ? `Bearer ${warmPools.get(t.alg)?.tokens[0]}`
-        : authorizations(load, 1)[0];
+    t.kind === "none" || t.kind === "fixed"
+      ? authorizations(load, 1)[0]
+      : `Bearer ${pools[t.kind === "expired" ? "expired" : "warm"].get(t.alg)?.tokens[0]}`;
   await probe(server.url, load, probeAuth);
   // The server's counters are read after the warm-up run and after the
   // measured run: CPU time and bytes per request cover the measured run only.
@@ -249,17 +251,10 @@ async function measure(
             ? result.requests - result.status2xx
             : result.requests - result.status4xx);
   } else {
-    const tokensFile =
-      t.kind === "warm"
-        ? warmPools.get(t.alg)?.file
-        : t.kind === "cold"
-          ? coldPools.get(t.alg)?.file
-          : t.kind === "expired"
-            ? expiredPools.get(t.alg)?.file
-            : undefined;
     if (t.kind === "fixed") {
       throw new Error(`${load.id}: fixed tokens are for h2load`);
     }
+    const tokensFile = t.kind === "none" ? undefined : pools[t.kind].get(t.alg)?.file;
     const options = {
       url: server.url,
       path: methodPath,
