@@ -135,7 +135,8 @@ export function plan(o: PlanOptions): Case[] {
     });
   }
   // What a refusal costs connect-node itself: a request gate that refuses
-  // every call with one fixed, stackless error and reads nothing.
+  // every call with a new `ConnectError` (the same code, message and challenge
+  // each time) and reads nothing.
   cases.push({
     id: "refuse-gate",
     server: { impl: "connect", auth: "refuse-gate", alg: a },

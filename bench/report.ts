@@ -391,7 +391,7 @@ export function render(input: ReportInput): { markdown: string; failures: number
   const floor = "refuse-gate/refuse/missing";
   if (has(floor)) {
     p(
-      `What a refusal costs connect-node itself: a request gate that refuses every call with one fixed error and reads nothing answers ${n0(of(floor, (x) => x.reqPerSec))} req/s, ${r(ratio(floor, "none/h2load/connect"))} × no auth (${r(cpuRatio(floor, "none/h2load/connect"))} by server CPU, ${n0(of(floor, (x) => x.cpuUsPerReq))} µs/req).`,
+      `What a refusal costs connect-node itself: a request gate that refuses every call with a new \`ConnectError\` of one code and message, and reads nothing answers ${n0(of(floor, (x) => x.reqPerSec))} req/s, ${r(ratio(floor, "none/h2load/connect"))} × no auth (${r(cpuRatio(floor, "none/h2load/connect"))} by server CPU, ${n0(of(floor, (x) => x.cpuUsPerReq))} µs/req).`,
     );
     p();
   }
