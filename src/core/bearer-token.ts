@@ -17,20 +17,27 @@ export function isCompactJws(token: string): boolean {
   if (!compactJws.test(token)) {
     return false;
   }
-  for (const segment of token.split(".")) {
-    const last = segment.charAt(segment.length - 1);
-    switch (segment.length % 4) {
-      case 1:
-        return false;
-      case 2: // 12 bits carry 8: the last character's 4 low bits must be zero
-        if (!"AQgw".includes(last)) return false;
-        break;
-      case 3: // 18 bits carry 16: the last character's 2 low bits must be zero
-        if (!"AEIMQUYcgkosw048".includes(last)) return false;
-        break;
-    }
+  const first = token.indexOf(".");
+  const second = token.indexOf(".", first + 1);
+  return (
+    canonicalEnd(token, 0, first) &&
+    canonicalEnd(token, first + 1, second) &&
+    canonicalEnd(token, second + 1, token.length)
+  );
+}
+
+/** Whether the base64url segment `token[start, end)` leaves no stray bits in its last character. */
+function canonicalEnd(token: string, start: number, end: number): boolean {
+  switch ((end - start) % 4) {
+    case 1:
+      return false;
+    case 2: // 12 bits carry 8: the last character's 4 low bits must be zero
+      return "AQgw".includes(token.charAt(end - 1));
+    case 3: // 18 bits carry 16: the last character's 2 low bits must be zero
+      return "AEIMQUYcgkosw048".includes(token.charAt(end - 1));
+    default:
+      return true;
   }
-  return true;
 }
 
 /**

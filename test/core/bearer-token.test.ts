@@ -113,6 +113,35 @@ describe("parseBearerToken", () => {
     }
   });
 
+  describe("canonical base64url in every segment", () => {
+    // A segment's length modulo 4 says how many low bits its last character
+    // leaves unused: 4 (length 2 mod 4) or 2 (length 3 mod 4); they must be zero.
+    // One remainder is never base64: length 1 mod 4.
+    const segments: [string, string, boolean][] = [
+      ["length 2 mod 4, low bits zero", "QQ", true],
+      ["length 2 mod 4, low bits set", "QR", false],
+      ["length 3 mod 4, low bits zero", "QUE", true],
+      ["length 3 mod 4, low bits set", "QUF", false],
+      ["length 0 mod 4", "QUFB", true],
+      ["length 1 mod 4", "QUFBQ", false],
+    ];
+    const places = ["header", "payload", "signature"] as const;
+    for (const [name, segment, canonical] of segments) {
+      places.forEach((place, at) => {
+        const parts = [header, payload, "c2ln"];
+        parts[at] = segment;
+        const value = `Bearer ${parts.join(".")}`;
+        test(`${canonical ? "accepts" : "refuses"} a ${place} of ${name}`, () => {
+          if (canonical) {
+            assert.equal(parseBearerToken(value), parts.join("."));
+          } else {
+            assertRefusal(value, "ERR_TOKEN_MALFORMED");
+          }
+        });
+      });
+    }
+  });
+
   describe("size cap", () => {
     test("accepts a token exactly at the cap", () => {
       const token = jwsOfLength(100);
