@@ -59,3 +59,26 @@ function freezeValue(value: unknown): unknown {
   }
   return Object.freeze(copy);
 }
+
+/**
+ * freezeParsedClaims is {@link freezeClaims} for a payload the caller has just
+ * parsed with `JSON.parse` and shares with no one: it is frozen where it is,
+ * without a copy. (JSON gives only plain objects, arrays and primitives, each
+ * key an own data property; a `__proto__` key among them is one too.)
+ */
+export function freezeParsedClaims(payload: object): JwtClaims {
+  return freezeInPlace(payload) as JwtClaims;
+}
+
+function freezeInPlace(value: object): object {
+  if (!Array.isArray(value)) {
+    Object.setPrototypeOf(value, null);
+  }
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key];
+    if (typeof item === "object" && item !== null) {
+      freezeInPlace(item);
+    }
+  }
+  return Object.freeze(value);
+}

@@ -45,7 +45,7 @@ export interface Provider {
    * with that profile), before the signature: what fails here costs no crypto
    * and no key fetch.
    */
-  check(header: Record<string, unknown>, payload: JWTPayload, nowSec: number): void;
+  check(header: Readonly<Record<string, unknown>>, payload: JWTPayload, nowSec: number): void;
   /** When a verified token becomes too old for `maxTokenAge` (seconds since the epoch), if ever. */
   staleAt(payload: JWTPayload): number | undefined;
 }

@@ -1,7 +1,7 @@
 import { Buffer } from "node:buffer";
 import { compactVerify, errors, type JWTPayload } from "jose";
 import { defaultMaxTokenSize, isCompactJws } from "./bearer-token.js";
-import { freezeClaims, type JwtClaims } from "./claims.js";
+import { freezeParsedClaims, type JwtClaims } from "./claims.js";
 import { type Duration, parseDuration } from "./duration.js";
 import { AuthError, type AuthErrorCode, safeCause, withoutStack } from "./errors.js";
 import {
@@ -142,6 +142,7 @@ export function buildVerifier(options: VerifierOptions, where: string): CachingV
     throw new TypeError(`${where}: isRevoked must be a function (claims) => boolean`);
   }
   const select = createSelector(options, clockTolerance, limits, where);
+  const decodeHeader = createHeaderDecoder();
 
   function verifyNow(token: string): JwtClaims | Promise<JwtClaims> {
     if (typeof token !== "string" || token.length > maxTokenSize) {
@@ -185,8 +186,10 @@ export function buildVerifier(options: VerifierOptions, where: string): CachingV
       // The claims decoded here are those the signature then covers: the
       // payload segment is canonical base64url (isCompactJws), so jose
       // verifies the very bytes decoded.
-      let header: Record<string, unknown>;
-      [header, unverified] = decode(token);
+      const first = token.indexOf(".");
+      const second = token.indexOf(".", first + 1);
+      const header = decodeHeader(token.slice(0, first));
+      unverified = decodeSegment(token.slice(first + 1, second)) as JWTPayload;
       provider = select(unverified.iss);
       provider.check(header, unverified, nowSec);
     } catch (err) {
@@ -212,7 +215,8 @@ export function buildVerifier(options: VerifierOptions, where: string): CachingV
     } catch (err) {
       throw err instanceof AuthError ? err : new AuthError(codeOf(err), { cause: safeCause(err) });
     }
-    let claims = freezeClaims(payload);
+    // The payload was parsed for this call alone: frozen where it is.
+    let claims = freezeParsedClaims(payload);
     if (isRevoked !== undefined) {
       claims = await checkRevoked(isRevoked, claims);
     }
@@ -251,22 +255,38 @@ async function checkRevoked(
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** How many decoded headers a verifier keeps. */
+const headerMemoSize = 16;
+
 /**
- * Decodes header and payload for the prechecks, and calls anything that does
- * not decode malformed: base64url, strict UTF-8, JSON, an object, as jose
- * decodes them. The token has passed isCompactJws (canonical base64url,
+ * Decodes a token's protected header, remembering the last few: an issuer
+ * signs its tokens with one of a few headers (one per key), so the header of
+ * a token never seen is nearly always one decoded before. Headers are frozen
+ * (the checks only read them) and the memo is emptied when it is full, so a
+ * client that sends headers no one else sends cannot grow it.
+ */
+function createHeaderDecoder(): (segment: string) => Readonly<Record<string, unknown>> {
+  const memo = new Map<string, Readonly<Record<string, unknown>>>();
+  return (segment) => {
+    let header = memo.get(segment);
+    if (header === undefined) {
+      header = Object.freeze(decodeSegment(segment));
+      if (memo.size >= headerMemoSize) {
+        memo.clear();
+      }
+      memo.set(segment, header);
+    }
+    return header;
+  };
+}
+
+/**
+ * Decodes a header or payload segment for the prechecks, and calls anything
+ * that does not decode malformed: base64url, strict UTF-8, JSON, an object, as
+ * jose decodes them. The token has passed isCompactJws (canonical base64url,
  * nothing Buffer's decoder would skip), so these are the bytes jose's
  * signature check covers; the claims are trusted only once it has passed.
  */
-function decode(token: string): readonly [Record<string, unknown>, JWTPayload] {
-  const first = token.indexOf(".");
-  const second = token.indexOf(".", first + 1);
-  return [
-    decodeSegment(token.slice(0, first)),
-    decodeSegment(token.slice(first + 1, second)) as JWTPayload,
-  ];
-}
-
 function decodeSegment(segment: string): Record<string, unknown> {
   let value: unknown;
   try {

@@ -2,7 +2,7 @@
 // before any key fetch: counted with the testing kit's issuer (which counts
 // its JWKS fetches) and a counter around WebCrypto's verify.
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { after, before, describe, type TestContext, test } from "node:test";
 import { AuthError, type AuthErrorCode, createVerifier } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
 import { generateTestKey, mint } from "../helpers/tokens.js";
@@ -97,5 +97,63 @@ describe("prechecks", () => {
       fetches: before.fetches + 1,
       cryptoCalls: before.cryptoCalls + 1,
     });
+  });
+});
+
+describe("decoded headers", () => {
+  let issuer: TestIssuer;
+  before(async () => {
+    issuer = await createTestIssuer();
+  });
+  after(() => issuer.close());
+
+  /** Counts parses of a token's header: the JSON.parse calls on text with an "alg". */
+  function countHeaderDecodes(t: TestContext): () => number {
+    const spy = t.mock.method(JSON, "parse");
+    return () =>
+      spy.mock.calls.filter((call) => String(call.arguments[0]).includes('"alg"')).length;
+  }
+  const verifier = () =>
+    createVerifier({
+      jwksUrl: issuer.jwksUrl,
+      algorithms: ["ES256"],
+      issuer: issuer.issuer,
+      audience: issuer.audience,
+    });
+  // Headers that differ only in a parameter the verifier ignores.
+  const signWithHeader = (n: number, claims = {}) =>
+    issuer.sign(claims, { header: { "x-n": n } as Record<string, unknown> });
+
+  test("a header seen before is not decoded again, and decides as before", async (t) => {
+    const v = verifier();
+    const valid = await Promise.all([1, 2, 3].map((i) => signWithHeader(0, { sub: `u${i}` })));
+    const expired = await signWithHeader(0, { exp: now() - 3600 });
+    await v.warmUp(); // the key set holds an "alg" too
+    const decodes = countHeaderDecodes(t);
+    for (const [i, token] of valid.entries()) {
+      assert.equal((await v.verify(token)).sub, `u${i + 1}`);
+    }
+    await assert.rejects(
+      v.verify(expired),
+      (err: unknown) => err instanceof AuthError && err.code === "ERR_TOKEN_EXPIRED",
+    );
+    // One decode by the verifier; jose parses the header again for each
+    // signature it checks (three), as it always does.
+    assert.equal(decodes(), 1 + 3);
+  });
+
+  test("at most 16 are remembered: a header pushed out by others is decoded again", async (t) => {
+    const v = verifier();
+    const expired = await Promise.all(
+      Array.from({ length: 17 }, (_, n) => signWithHeader(n, { exp: now() - 3600 })),
+    );
+    const decodes = countHeaderDecodes(t);
+    for (const token of [...expired, expired[0] as string]) {
+      await assert.rejects(
+        v.verify(token),
+        (err: unknown) => err instanceof AuthError && err.code === "ERR_TOKEN_EXPIRED",
+      );
+    }
+    assert.equal(decodes(), 17 + 1);
   });
 });

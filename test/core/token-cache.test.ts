@@ -322,10 +322,14 @@ describe("refusals that a key or time decides are not remembered", () => {
   });
 });
 
-/** Counts decodings: the verifier parses a token's header and payload with JSON.parse. */
+/**
+ * Counts decodings of a token's payload, which the verifier parses with
+ * JSON.parse. (Its header is parsed too, but only the first time the
+ * verifier sees that header: the tokens here share a few.)
+ */
 function countDecodes(t: TestContext): () => number {
   const spy = t.mock.method(JSON, "parse");
-  return () => spy.mock.callCount();
+  return () => spy.mock.calls.filter((call) => !String(call.arguments[0]).includes('"alg"')).length;
 }
 
 describe("refusals that nothing can change are remembered", async () => {
@@ -369,7 +373,7 @@ describe("refusals that nothing can change are remembered", async () => {
       await assertRefused(verifier.verify(tooOld), "ERR_TOKEN_TOO_OLD", tooOld);
       await assertRefused(verifier.verify(tooLong), "ERR_LIFETIME_TOO_LONG", tooLong);
     }
-    assert.equal(decodes(), 2 * 2 * 2, "two decodings each, on the first two refusals");
+    assert.equal(decodes(), 2 * 2, "decoded on the first two refusals of each");
   });
 
   test("a refused token that shares a valid token's fingerprint does not refuse it", async () => {
@@ -397,7 +401,7 @@ describe("refusals that nothing can change are remembered", async () => {
       for (let i = 0; i < 5; i++) {
         await assertRefused(verifier.verify(token), "ERR_ISSUER_INVALID", token);
       }
-      assert.equal(decodes(), 5 * 2, `cache: ${JSON.stringify(cache)}`);
+      assert.equal(decodes(), 5, `cache: ${JSON.stringify(cache)}`);
       t.mock.restoreAll();
     }
   });
@@ -419,7 +423,7 @@ describe("refusals that nothing can change are remembered", async () => {
     for (const token of tokens.slice(0, 90)) {
       await assertRefused(verifier.verify(token), "ERR_ISSUER_INVALID");
     }
-    assert.equal(decodes(), 90 * 2, "an evicted refusal was answered from memory");
+    assert.equal(decodes(), 90, "an evicted refusal was answered from memory");
   });
 
   test("maxRefusals must be a whole number >= 0", () => {
