@@ -228,8 +228,14 @@ export function buildVerifier(options: VerifierOptions, where: string): CachingV
     maxTokenSize,
     clockTolerance,
     verifyNow,
-    async verify(token) {
-      return verifyNow(token);
+    verify(token) {
+      // verifyNow's own promise when it has one, not a wrapper around it; an
+      // answer or a refusal decided at once, settled.
+      try {
+        return Promise.resolve(verifyNow(token));
+      } catch (err) {
+        return Promise.reject(err);
+      }
     },
     async warmUp() {
       await Promise.all(select.providers.map((p) => p.warmUp?.()));

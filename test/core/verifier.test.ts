@@ -406,6 +406,27 @@ describe("signature, algorithm and key", () => {
 });
 
 describe("malformed and oversized tokens", () => {
+  test("verify never throws: a refusal decided at once is a rejected promise too", async () => {
+    const { verifier, sign } = await setup();
+    const cases: [unknown, AuthErrorCode][] = [
+      [42, "ERR_TOKEN_MALFORMED"],
+      ["a".repeat(10_000), "ERR_TOKEN_TOO_LARGE"],
+      ["not.a-jws", "ERR_TOKEN_MALFORMED"],
+      [await sign({ exp: now - 3600 }), "ERR_TOKEN_EXPIRED"],
+    ];
+    for (const [token, code] of cases) {
+      let pending: Promise<JwtClaims> | undefined;
+      assert.doesNotThrow(() => {
+        pending = verifier.verify(token as string);
+      });
+      assert.ok(pending instanceof Promise);
+      await assert.rejects(
+        pending,
+        (err: unknown) => err instanceof AuthError && err.code === code,
+      );
+    }
+  });
+
   test("a payload that is not JSON: ERR_TOKEN_MALFORMED", async () => {
     const { kp, verifier } = await setup();
     for (const payload of [
