@@ -229,8 +229,9 @@ export function buildVerifier(options: VerifierOptions, where: string): CachingV
     clockTolerance,
     verifyNow,
     verify(token) {
-      // verifyNow's own promise when it has one, not a wrapper around it; an
-      // answer or a refusal decided at once, settled.
+      // verifyNow's promise itself, with no async wrapper to wait through; an
+      // answer or a refusal decided at once becomes a settled promise, so
+      // verify never throws.
       try {
         return Promise.resolve(verifyNow(token));
       } catch (err) {
@@ -269,7 +270,9 @@ const headerMemoSize = 16;
  * signs its tokens with one of a few headers (one per key), so the header of
  * a token never seen is nearly always one decoded before. Headers are frozen
  * (the checks only read them) and the memo is emptied when it is full, so a
- * client that sends headers no one else sends cannot grow it.
+ * client that sends headers no one else sends cannot grow it. (A key, a slice
+ * of its token, keeps that token's string alive: at most 16 tokens, 128 KiB
+ * at the default `maxTokenSize`.)
  */
 function createHeaderDecoder(): (segment: string) => Readonly<Record<string, unknown>> {
   const memo = new Map<string, Readonly<Record<string, unknown>>>();
