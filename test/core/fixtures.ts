@@ -3,6 +3,7 @@
 // assertion for refusals. Nothing here touches the network.
 import * as assert from "node:assert/strict";
 import { createHmac, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import type { TestContext } from "node:test";
 import { inspect } from "node:util";
 import {
   CompactSign,
@@ -219,6 +220,18 @@ export async function assertRefused(
   }
   assertNoLeak(caught, secrets);
   return caught;
+}
+
+/**
+ * countTokenParses counts the verifier's decodes of a token's header (the
+ * JSON.parse calls on text with an "alg") or of its payload (the others) from
+ * now until the test ends.
+ */
+export function countTokenParses(t: TestContext, part: "header" | "payload"): () => number {
+  const spy = t.mock.method(JSON, "parse");
+  const wanted = part === "header";
+  return () =>
+    spy.mock.calls.filter((call) => String(call.arguments[0]).includes('"alg"') === wanted).length;
 }
 
 // --- a real X.509 certificate, DER-encoded by hand (Node has no API to issue one)
