@@ -67,6 +67,9 @@ export function parseBearerToken(
     throw new TypeError("parseBearerToken: maxTokenSize must be a positive integer");
   }
   const token = readBearerToken(value, maxTokenSize);
+  if (token instanceof AuthError) {
+    throw token;
+  }
   if (!isCompactJws(token)) {
     throw new AuthError("ERR_TOKEN_MALFORMED");
   }
@@ -78,26 +81,31 @@ export function parseBearerToken(
  * check, for the adapter, which hands the token straight to the verifier: the
  * verifier makes that check itself, after its cache (a cached token passed it
  * when it was verified), so a cache hit does not scan the token twice. The
- * refusals and their order are the same. Not part of the package's API.
+ * refusals and their order are the same. A refusal is returned, not thrown:
+ * the adapter refuses the call without a throw to catch. Not part of the
+ * package's API.
  */
-export function readBearerToken(value: string | null | undefined, maxTokenSize: number): string {
+export function readBearerToken(
+  value: string | null | undefined,
+  maxTokenSize: number,
+): string | AuthError {
   if (value === null || value === undefined || value === "") {
-    throw new AuthError("ERR_TOKEN_MISSING");
+    return new AuthError("ERR_TOKEN_MISSING");
   }
   // The scheme and the spaces before the token are small; anything beyond
   // this bound cannot hold a token within the cap.
   if (value.length > maxTokenSize + 64) {
-    throw new AuthError(isBearerScheme(value) ? "ERR_TOKEN_TOO_LARGE" : "ERR_TOKEN_MISSING");
+    return new AuthError(isBearerScheme(value) ? "ERR_TOKEN_TOO_LARGE" : "ERR_TOKEN_MISSING");
   }
   if (!isBearerScheme(value)) {
-    throw new AuthError("ERR_TOKEN_MISSING");
+    return new AuthError("ERR_TOKEN_MISSING");
   }
   if (value.length === 6) {
-    throw new AuthError("ERR_AUTHORIZATION_MALFORMED");
+    return new AuthError("ERR_AUTHORIZATION_MALFORMED");
   }
   if (value.charCodeAt(6) !== 0x20) {
     // "Bearerxyz" is another scheme; "Bearer\t...", or any other space, is malformed.
-    throw new AuthError(
+    return new AuthError(
       /\s/.test(value.charAt(6)) ? "ERR_AUTHORIZATION_MALFORMED" : "ERR_TOKEN_MISSING",
     );
   }
@@ -107,10 +115,10 @@ export function readBearerToken(value: string | null | undefined, maxTokenSize: 
   }
   const token = value.slice(start);
   if (token === "" || /[\s,]/.test(token)) {
-    throw new AuthError("ERR_AUTHORIZATION_MALFORMED");
+    return new AuthError("ERR_AUTHORIZATION_MALFORMED");
   }
   if (token.length > maxTokenSize) {
-    throw new AuthError("ERR_TOKEN_TOO_LARGE");
+    return new AuthError("ERR_TOKEN_TOO_LARGE");
   }
   return token;
 }

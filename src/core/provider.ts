@@ -1,6 +1,6 @@
 import type { JWTPayload, VerifyOptions } from "jose";
 import { type Duration, parseDuration } from "./duration.js";
-import { AuthError } from "./errors.js";
+import type { AuthErrorCode } from "./errors.js";
 import { type KeySourceOptions, resolveKeySource, type VerificationKey } from "./key-source.js";
 import type { RemoteKeySetLimits } from "./remote-jwks.js";
 
@@ -43,9 +43,15 @@ export interface Provider {
   /**
    * Checks the header and every claim of the policy (RFC 7519, and RFC 9068
    * with that profile), before the signature: what fails here costs no crypto
-   * and no key fetch.
+   * and no key fetch. Returns the reason for refusing the token, or
+   * `undefined` when it passes: a refusal is an answer here, not an exception
+   * (a throw, caught a few frames up, costs several µs in a busy server).
    */
-  check(header: Readonly<Record<string, unknown>>, payload: JWTPayload, nowSec: number): void;
+  check(
+    header: Readonly<Record<string, unknown>>,
+    payload: JWTPayload,
+    nowSec: number,
+  ): AuthErrorCode | undefined;
   /** When a verified token becomes too old for `maxTokenAge` (seconds since the epoch), if ever. */
   staleAt(payload: JWTPayload): number | undefined;
 }
@@ -107,49 +113,56 @@ export function createProvider(
     check(header, payload, nowSec) {
       const { alg } = header;
       if (typeof alg !== "string" || !source.algorithms.includes(alg)) {
-        throw new AuthError("ERR_ALGORITHM_NOT_ALLOWED");
+        return "ERR_ALGORITHM_NOT_ALLOWED";
       }
       // RFC 7797's unencoded payload has no place in a JWT.
       if (header.b64 !== undefined && header.b64 !== true) {
-        throw new AuthError("ERR_TOKEN_MALFORMED");
+        return "ERR_TOKEN_MALFORMED";
       }
       if (
         expectedTyp !== undefined &&
         (typeof header.typ !== "string" || normalizeTyp(header.typ) !== expectedTyp)
       ) {
-        throw new AuthError("ERR_TYPE_INVALID");
+        return "ERR_TYPE_INVALID";
       }
       for (const claim of requiredClaims) {
         if (!Object.hasOwn(payload, claim)) {
-          throw new AuthError("ERR_CLAIM_MISSING");
+          return "ERR_CLAIM_MISSING";
         }
       }
-      const exp = numericDate(payload.exp);
+      const { exp, iss, aud, nbf, iat } = payload;
+      if (!isNumericDate(exp)) {
+        return "ERR_CLAIM_INVALID";
+      }
       if (exp <= nowSec - clockTolerance) {
-        throw new AuthError("ERR_TOKEN_EXPIRED");
+        return "ERR_TOKEN_EXPIRED";
       }
       // A missing iss or aud was refused above: both are required when configured.
-      const { iss, aud } = payload;
       if (issuers !== undefined && (typeof iss !== "string" || !issuers.includes(iss))) {
-        throw new AuthError("ERR_ISSUER_INVALID");
+        return "ERR_ISSUER_INVALID";
       }
       if (audience !== undefined && !audienceMatches(aud, audience)) {
-        throw new AuthError("ERR_AUDIENCE_INVALID");
+        return "ERR_AUDIENCE_INVALID";
       }
-      const nbf = payload.nbf === undefined ? undefined : numericDate(payload.nbf);
-      const iat = payload.iat === undefined ? undefined : numericDate(payload.iat);
+      if (
+        (nbf !== undefined && !isNumericDate(nbf)) ||
+        (iat !== undefined && !isNumericDate(iat))
+      ) {
+        return "ERR_CLAIM_INVALID";
+      }
       if (
         (nbf !== undefined && nbf > nowSec + clockTolerance) ||
         (iat !== undefined && iat > nowSec + clockTolerance)
       ) {
-        throw new AuthError("ERR_TOKEN_NOT_YET_VALID");
+        return "ERR_TOKEN_NOT_YET_VALID";
       }
       if (maxTokenAge !== undefined && nowSec - (iat as number) - clockTolerance > maxTokenAge) {
-        throw new AuthError("ERR_TOKEN_TOO_OLD");
+        return "ERR_TOKEN_TOO_OLD";
       }
       if (maxLifetime !== undefined && exp - (iat as number) > maxLifetime) {
-        throw new AuthError("ERR_LIFETIME_TOO_LONG");
+        return "ERR_LIFETIME_TOO_LONG";
       }
+      return undefined;
     },
     staleAt(payload) {
       return maxTokenAge === undefined ? undefined : (payload.iat as number) + maxTokenAge;
@@ -157,12 +170,9 @@ export function createProvider(
   };
 }
 
-/** A NumericDate claim's value: a finite number, or the claim is invalid. */
-function numericDate(value: unknown): number {
-  if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new AuthError("ERR_CLAIM_INVALID");
-  }
-  return value;
+/** Whether a NumericDate claim's value is valid: a finite number. */
+function isNumericDate(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value);
 }
 
 /** `typ` compares without case, a value without "/" as if `application/` led it (RFC 7515, 4.1.9). */
