@@ -116,7 +116,6 @@ export function plan(o: PlanOptions): Case[] {
       loads: [
         served(`jose/${alg}`, "h2load", "connect", warm(alg)),
         served(`jose/${alg}`, "h2load", "grpc", warm(alg)),
-        served(`jose/${alg}`, "loadgen", "cold", cold(alg)),
         ...(alg === a ? [...refusalLoads(`jose/${alg}`), newTokenRefusal(`jose/${alg}`)] : []),
       ],
     });
@@ -127,12 +126,23 @@ export function plan(o: PlanOptions): Case[] {
         served(`connect-jwt/${alg}`, "h2load", "connect", warm(alg)),
         served(`connect-jwt/${alg}`, "h2load", "grpc", warm(alg)),
         served(`connect-jwt/${alg}`, "loadgen", "warm", warm(alg)),
-        served(`connect-jwt/${alg}`, "loadgen", "cold", cold(alg)),
         ...(alg === a
           ? [...refusalLoads(`connect-jwt/${alg}`), newTokenRefusal(`connect-jwt/${alg}`)]
           : []),
       ],
     });
+    // The cold configurations: servers of their own that see only new tokens,
+    // from their first request (their warm-up) to their last, one after the
+    // other in each round so that the ratio pairs loads a few seconds apart.
+    // (On the servers above, a cold load came after seconds of cached
+    // tokens: a server tuned by its JIT to a path it then left.)
+    for (const auth of ["jose", "connect-jwt"] as const) {
+      cases.push({
+        id: `${auth}/${alg}/cold`,
+        server: { impl: "connect", auth, alg },
+        loads: [served(`${auth}/${alg}`, "loadgen", "cold", cold(alg))],
+      });
+    }
   }
   // What a refusal costs connect-node itself: a request gate that refuses
   // every call with a new `ConnectError` (the same code, message and challenge

@@ -184,7 +184,7 @@ export function render(input: ReportInput): { markdown: string; failures: number
     `- **h2load** (nghttp2, C): ${s.connections} processes, one connection and ${s.streams} streams each. h2load sends the same headers on every request, so each process carries one token: the "warm" loads use ${s.connections} distinct tokens.`,
   );
   p(
-    `- **loadgen** (bench/loadgen.ts, node:http2, ${s.connections} connections × ${s.streams} streams): a different header per request. "warm": ${s.warmTokens} distinct tokens in turn; "cold": a pool of ${s.coldTokens.toLocaleString("en-US")} distinct tokens, each request the next one, so the cache never hits (and, each token being seen once, admits none). The no-auth baseline receives the same token streams (and ignores them), so that only the checking differs, not the bytes on the wire.`,
+    `- **loadgen** (bench/loadgen.ts, node:http2, ${s.connections} connections × ${s.streams} streams): a different header per request. "warm": ${s.warmTokens} distinct tokens in turn; "cold": a pool of ${s.coldTokens.toLocaleString("en-US")} distinct tokens, each request the next one, so the cache never hits (and, each token being seen once, admits none); the cold configurations run on servers of their own, which see only new tokens from their first request on. The no-auth baseline receives the same token streams (and ignores them), so that only the checking differs, not the bytes on the wire.`,
   );
   p();
 

@@ -198,6 +198,12 @@ async function probe(url: string, load: Load, authorization: string | undefined)
   }
 }
 
+/**
+ * Where the next loadgen run on the current server starts in each token
+ * file: every server sees a pool's tokens in order, each at most once.
+ */
+const cursors = new Map<string, number>();
+
 async function measure(
   load: Load,
   server: RunningServer,
@@ -265,14 +271,22 @@ async function measure(
       warmupSeconds: 0,
     };
     // Warm-up, then the measured run, which goes on where the warm-up's
-    // tokens ended (so that a cold load's tokens stay new).
-    const warm = await runLoadgen({ ...options, seconds: settings.warmup });
+    // tokens ended, as the next run on this server goes on where this one's
+    // did (so that a cold load's tokens stay new to the server).
+    const warm = await runLoadgen({
+      ...options,
+      seconds: settings.warmup,
+      firstToken: tokensFile === undefined ? 0 : (cursors.get(tokensFile) ?? 0),
+    });
     await measureFromHere();
     const r = await runLoadgen({
       ...options,
       seconds,
       firstToken: warm.nextToken,
     });
+    if (tokensFile !== undefined) {
+      cursors.set(tokensFile, r.nextToken);
+    }
     result = {
       requests: r.requests,
       reqPerSec: r.reqPerSec,
@@ -330,6 +344,7 @@ for (let round = 0; round < settings.rounds; round++) {
   for (const c of order) {
     log(`round ${round + 1}/${settings.rounds}: ${c.id}`);
     const server = await startServer(c.server);
+    cursors.clear();
     try {
       const first = c.loads[0];
       if (first !== undefined && settings.serverWarmup > 0) {
