@@ -218,6 +218,7 @@ export function buildVerifier(options: VerifierOptions, where: string): CachingV
     return remember(token, new AuthError(code));
   }
 
+  /** Returns `refusal`, remembered first in the refusal cache when nothing can change it. */
   function remember(token: string, refusal: AuthError): AuthError {
     if (refusals !== undefined && lastingRefusals.has(refusal.code)) {
       refusals.offer(token, refusal.code, Number.POSITIVE_INFINITY);
