@@ -134,8 +134,6 @@ export function plan(o: PlanOptions): Case[] {
     // The cold configurations: servers of their own that see only new tokens,
     // from their first request (their warm-up) to their last, one after the
     // other in each round so that the ratio pairs loads a few seconds apart.
-    // (On the servers above, a cold load came after seconds of cached
-    // tokens: a server tuned by its JIT to a path it then left.)
     for (const auth of ["jose", "connect-jwt"] as const) {
       cases.push({
         id: `${auth}/${alg}/cold`,

@@ -173,7 +173,7 @@ export function buildVerifier(options: VerifierOptions, where: string): CachingV
     try {
       return verifyFresh(token, nowSec);
     } catch (err) {
-      // Nothing above throws by design; whatever does is a refusal too.
+      // verifyFresh returns its refusals; should anything in it throw, that is a refusal too.
       return new AuthError("ERR_TOKEN_INVALID", { cause: safeCause(err) });
     }
   }
