@@ -12,12 +12,11 @@ import { readBearerToken } from "../core/bearer-token.js";
 import { createClaimSets } from "../core/claim-sets.js";
 import type { JwtClaims } from "../core/claims.js";
 import { AuthError, safeCause } from "../core/errors.js";
-import type { CompiledRule } from "../core/rules.js";
 import { buildVerifier } from "../core/verifier.js";
 import { toConnectError } from "./connect-error.js";
 import { claimsKey, failureCodeKey } from "./context.js";
 import type { JwtAuth, JwtAuthOptions, Protocol } from "./jwt-auth-options.js";
-import { createRuleBook } from "./method-rules.js";
+import { createRuleBook, type MethodRule } from "./method-rules.js";
 import { endAtExpiry } from "./stream-expiry.js";
 
 // Marks a call the gate has decided, with the JwtAuth that decided it.
@@ -96,72 +95,95 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
   }
 
   /**
-   * Decides a call: at once (no promise, no turn of the event loop) when it
-   * can, which is the common case: a refusal of the header or of a token that
-   * fails before its signature, or a cached token whose rule decides
-   * synchronously. Otherwise in a promise. A refusal decided at once is the
-   * ConnectError returned, not thrown: a throw caught a few frames up costs
-   * several µs in a busy server.
+   * Decides a call and, when it is admitted, records its claims in `values`
+   * (and, for the gate, that the gate decided it). At once (no promise, no
+   * turn of the event loop) when it can, which is the common case: a refusal
+   * of the header or of a token that fails before its signature, or a cached
+   * token whose rule decides synchronously; `undefined` then means admitted.
+   * Otherwise a promise that settles once the call is recorded, or rejects
+   * with its refusal. A refusal decided at once is the ConnectError returned,
+   * not thrown: a throw caught a few frames up costs several µs in a busy
+   * server.
    */
   function authenticate(
     method: DescMethod,
     header: Headers,
     protocol: Protocol,
-  ): Admitted | ConnectError | Promise<Admitted> {
-    const rule = rules.ruleFor(method);
+    values: ContextValues,
+    gate: boolean,
+  ): undefined | ConnectError | Promise<void> {
+    const entry = rules.ruleFor(method);
     // The verifier checks the token's syntax (parseBearerToken's last step) on a cache miss.
     const token = readBearerToken(header.get("authorization"), verifier.maxTokenSize);
     const claims = token instanceof AuthError ? token : verifier.verifyNow(token);
     if (claims instanceof AuthError) {
-      return refuseToken(claims, rule, method, protocol);
+      return settle(refuseToken(claims, entry, protocol), values, gate);
     }
-    return claims instanceof Promise
-      ? verifyThenAuthorize(claims, rule, method, header, protocol)
-      : authorize(claims, rule, method, header, protocol);
+    if (claims instanceof Promise) {
+      return verifyThenAuthorize(claims, method, entry, header, protocol, values, gate);
+    }
+    return settle(authorize(claims, method, entry, header, protocol), values, gate);
+  }
+
+  /** Records an outcome decided at once; returns a refusal, or a promise not yet settled. */
+  function settle(
+    outcome: Admitted | ConnectError | Promise<Admitted>,
+    values: ContextValues,
+    gate: boolean,
+  ): undefined | ConnectError | Promise<void> {
+    if (outcome instanceof ConnectError) {
+      return outcome;
+    }
+    if (outcome instanceof Promise) {
+      return outcome.then((claims) => record(values, claims, gate));
+    }
+    record(values, outcome, gate);
+    return undefined;
   }
 
   async function verifyThenAuthorize(
     pending: Promise<JwtClaims>,
-    rule: CompiledRule,
     method: DescMethod,
+    entry: MethodRule,
     header: Headers,
     protocol: Protocol,
-  ): Promise<Admitted> {
+    values: ContextValues,
+    gate: boolean,
+  ): Promise<void> {
     let claims: JwtClaims;
     try {
       claims = await pending;
     } catch (e) {
       const error =
         e instanceof AuthError ? e : new AuthError("ERR_TOKEN_INVALID", { cause: safeCause(e) });
-      return orThrow(refuseToken(error, rule, method, protocol));
+      record(values, orThrow(refuseToken(error, entry, protocol)), gate);
+      return;
     }
     // A rule that decides synchronously is not awaited: no extra turn for it.
-    const outcome = authorize(claims, rule, method, header, protocol);
-    return outcome instanceof Promise ? outcome : orThrow(outcome);
+    const outcome = authorize(claims, method, entry, header, protocol);
+    record(values, orThrow(outcome instanceof Promise ? await outcome : outcome), gate);
   }
 
   /** A header or token that did not pass: refused, unless the method is public and none came. */
   function refuseToken(
     error: AuthError,
-    rule: CompiledRule,
-    method: DescMethod,
+    { rule, name }: MethodRule,
     protocol: Protocol,
   ): undefined | ConnectError {
     if (error.code === "ERR_TOKEN_MISSING" && rule.public) {
       return undefined;
     }
-    return deny(error, nameOf(method), protocol);
+    return deny(error, name, protocol);
   }
 
   function authorize(
     claims: JwtClaims,
-    rule: CompiledRule,
     method: DescMethod,
+    { rule, name }: MethodRule,
     header: Headers,
     protocol: Protocol,
   ): Admitted | ConnectError | Promise<Admitted> {
-    const name = nameOf(method);
-    if (rule.public) {
+    if (rule.public || rule.anyToken === true) {
       return admit(undefined, claims, name, protocol);
     }
     const decision = rule.decide(claims, {
@@ -190,14 +212,13 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
     return claims;
   }
 
-  function record(values: ContextValues, claims: Admitted) {
+  /** Puts an admitted call's claims in its context values; `gate` marks it decided. */
+  function record(values: ContextValues, claims: Admitted, gate: boolean) {
     values.set(claimsKey, claims);
     values.set(failureCodeKey, failureCode);
-  }
-
-  function recordDecided(values: ContextValues, claims: Admitted) {
-    record(values, claims);
-    values.set(decidedBy, self);
+    if (gate) {
+      values.set(decidedBy, self);
+    }
   }
 
   return {
@@ -206,15 +227,12 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
     assertRules: (services, assertOptions) => rules.assertRules(services, assertOptions),
     requestGate(ctx) {
       try {
-        const admitted = authenticate(ctx.method, ctx.requestHeader, protocolOf(ctx.protocolName));
-        if (admitted instanceof ConnectError) {
-          return Promise.reject(admitted);
+        const protocol = protocolOf(ctx.protocolName);
+        const outcome = authenticate(ctx.method, ctx.requestHeader, protocol, ctx.values, true);
+        if (outcome === undefined) {
+          return decided;
         }
-        if (admitted instanceof Promise) {
-          return admitted.then((claims) => recordDecided(ctx.values, claims));
-        }
-        recordDecided(ctx.values, admitted);
-        return decided;
+        return outcome instanceof ConnectError ? Promise.reject(outcome) : outcome;
       } catch (err) {
         return Promise.reject(err);
       }
@@ -229,14 +247,13 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
       if (req.contextValues.get(decidedBy) !== self) {
         try {
           const protocol = protocolOf(req.header.get("content-type"));
-          const admitted = authenticate(req.method, req.header, protocol);
-          if (admitted instanceof ConnectError) {
-            return Promise.reject(admitted);
+          const outcome = authenticate(req.method, req.header, protocol, req.contextValues, false);
+          if (outcome instanceof ConnectError) {
+            return Promise.reject(outcome);
           }
-          if (admitted instanceof Promise) {
-            return intercept(next, req, admitted);
+          if (outcome !== undefined) {
+            return intercept(next, req, outcome);
           }
-          record(req.contextValues, admitted);
         } catch (err) {
           return Promise.reject(err);
         }
@@ -248,13 +265,17 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
   async function intercept(
     next: Parameters<Interceptor>[0],
     req: UnaryRequest | StreamRequest,
-    pending?: Promise<Admitted>,
+    pending?: Promise<void>,
   ) {
     const protocol = protocolOf(req.header.get("content-type"));
     if (pending !== undefined) {
-      record(req.contextValues, await pending);
+      await pending;
     } else if (req.contextValues.get(decidedBy) !== self) {
-      record(req.contextValues, orThrow(await authenticate(req.method, req.header, protocol)));
+      const outcome = authenticate(req.method, req.header, protocol, req.contextValues, false);
+      if (outcome instanceof ConnectError) {
+        throw outcome;
+      }
+      await outcome;
     }
     const res = await next(req);
     if (!res.stream || !endStreamsAtExpiry) {
@@ -264,7 +285,7 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
     if (typeof exp !== "number") {
       return res;
     }
-    const method = nameOf(req.method);
+    const method = rules.ruleFor(req.method).name;
     const deadlineMs = (exp + verifier.clockTolerance) * 1000;
     const message = endAtExpiry(res.message, deadlineMs, () => {
       const error = new AuthError("ERR_TOKEN_EXPIRED");
@@ -295,10 +316,6 @@ function orThrow(outcome: Admitted | ConnectError): Admitted {
     throw outcome;
   }
   return outcome;
-}
-
-function nameOf(method: DescMethod): string {
-  return `${method.parent.typeName}/${method.name}`;
 }
 
 function subjectOf(claims: JwtClaims | undefined): string | undefined {

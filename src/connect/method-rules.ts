@@ -32,10 +32,19 @@ export interface AssertRulesOptions {
   requireExplicit?: boolean;
 }
 
+/** A method's compiled rule, and its name, `"pkg.Service/Method"`, made once. */
+export interface MethodRule {
+  readonly rule: CompiledRule;
+  readonly name: string;
+}
+
 /** The compiled rules of a server, looked up per method. */
 export interface RuleBook {
-  /** The method's compiled rule; a rule that does not compile yields one that refuses. */
-  ruleFor(method: DescMethod): CompiledRule;
+  /**
+   * The method's compiled rule and its name; a rule that does not compile
+   * yields one that refuses.
+   */
+  ruleFor(method: DescMethod): MethodRule;
   /** Compiles every rule of these services now and throws a TypeError listing each problem. */
   assertRules(services: readonly DescService[], options?: AssertRulesOptions): void;
 }
@@ -74,7 +83,7 @@ export function createRuleBook(
     [...code].map(([name, rule]) => [name, compileRule(rule, sets, `${where}: rules["${name}"]`)]),
   );
   const fallback = compileRule(options.defaultRule ?? {}, sets, `${where}: defaultRule`);
-  const memo = new WeakMap<DescMethod, { rule: CompiledRule; source: RuleSource }>();
+  const memo = new WeakMap<DescMethod, MethodRule & { source: RuleSource }>();
 
   function resolve(method: DescMethod): { rule: CompiledRule; source: RuleSource } {
     const service = method.parent.typeName;
@@ -103,11 +112,12 @@ export function createRuleBook(
     let entry = memo.get(method);
     if (entry === undefined) {
       try {
-        entry = resolve(method);
+        entry = { ...resolve(method), name: `${method.parent.typeName}/${method.name}` };
       } catch (err) {
         // A rule that does not compile refuses every call, and says why once to onDenied.
         const failure = new AuthError("ERR_RULE_FAILED", { cause: err });
-        entry = { rule: { public: false, decide: () => failure }, source: "method option" };
+        const rule = { public: false, decide: () => failure };
+        entry = { rule, source: "method option", name: `${method.parent.typeName}/${method.name}` };
       }
       memo.set(method, entry);
     }
@@ -115,7 +125,7 @@ export function createRuleBook(
   }
 
   return {
-    ruleFor: (method) => lookup(method).rule,
+    ruleFor: lookup,
     assertRules(services, { requireExplicit = false } = {}) {
       const problems: string[] = [];
       for (const service of services) {

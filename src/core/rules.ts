@@ -55,6 +55,8 @@ export interface Rule {
 /** A rule checked and compiled for one method. */
 export interface CompiledRule {
   readonly public: boolean;
+  /** Any valid token meets the rule: `decide` would admit every call, and need not be asked. */
+  readonly anyToken?: boolean;
   /** Resolves to nothing when the claims meet the rule, else to the refusal. */
   decide(claims: JwtClaims, call: CallInfo): AuthError | undefined | Promise<AuthError | undefined>;
 }
@@ -126,7 +128,7 @@ export function compileRule(
   if (!constrained && check === undefined && program === undefined) {
     // `{}`: any valid token. Nothing to read, so no scope and role sets are
     // built for the claims (nor kept alive beside them in the token cache).
-    return { public: false, decide: () => undefined };
+    return { public: false, anyToken: true, decide: () => undefined };
   }
   return {
     public: false,
