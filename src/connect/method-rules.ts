@@ -111,13 +111,13 @@ export function createRuleBook(
   function lookup(method: DescMethod) {
     let entry = memo.get(method);
     if (entry === undefined) {
+      const name = `${method.parent.typeName}/${method.name}`;
       try {
-        entry = { ...resolve(method), name: `${method.parent.typeName}/${method.name}` };
+        entry = { ...resolve(method), name };
       } catch (err) {
         // A rule that does not compile refuses every call, and says why once to onDenied.
         const failure = new AuthError("ERR_RULE_FAILED", { cause: err });
-        const rule = { public: false, decide: () => failure };
-        entry = { rule, source: "method option", name: `${method.parent.typeName}/${method.name}` };
+        entry = { rule: { public: false, decide: () => failure }, source: "method option", name };
       }
       memo.set(method, entry);
     }
