@@ -307,6 +307,32 @@ describe("compileRule: exact matching", () => {
       assert.equal(compileRule(rule, sets, "t").public, false);
     }
   });
+
+  // The adapter does not ask a rule marked anyToken: the mark on a rule that
+  // can refuse would admit calls it must not.
+  test("only a rule without conditions says that any valid token meets it", async () => {
+    for (const rule of [{}, { public: false }, { scopes: [] }, { expr: "" }]) {
+      const compiled = compileRule(rule, sets, "t");
+      assert.equal(compiled.anyToken, true, JSON.stringify(rule));
+      assert.equal(await compiled.decide(claims({}), callInfo), undefined);
+    }
+    // A public rule says so with `public`; the others can refuse.
+    const others: Rule[] = [
+      { public: true },
+      { scopes: ["a"] },
+      { anyScopes: ["a"] },
+      { roles: ["r"] },
+      { anyRoles: ["r"] },
+      { claimEquals: { tenant: "acme" } },
+      { claimIncludes: { groups: "staff" } },
+      { check: () => true },
+      { expr: "true" },
+    ];
+    for (const rule of others) {
+      const compiled = compileRule(rule, sets, "t");
+      assert.notEqual(compiled.anyToken, true, Object.keys(rule).join());
+    }
+  });
 });
 
 describe("compileRule: CEL", () => {
