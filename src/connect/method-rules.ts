@@ -86,13 +86,11 @@ export function createRuleBook(
   const memo = new WeakMap<DescMethod, MethodRule & { source: RuleSource }>();
 
   function resolve(method: DescMethod): { rule: CompiledRule; source: RuleSource } {
-    const service = method.parent.typeName;
-    const inCode =
-      compiledCode.get(`${service}/${method.name}`) ?? compiledCode.get(`${service}/*`);
+    const label = fullName(method);
+    const inCode = compiledCode.get(label) ?? compiledCode.get(`${method.parent.typeName}/*`);
     if (inCode !== undefined) {
       return { rule: inCode, source: "code" };
     }
-    const label = `${service}/${method.name}`;
     if (hasOption(method, methodRule)) {
       return {
         rule: compileRule(fromProto(getOption(method, methodRule)), sets, label),
@@ -111,7 +109,7 @@ export function createRuleBook(
   function lookup(method: DescMethod) {
     let entry = memo.get(method);
     if (entry === undefined) {
-      const name = `${method.parent.typeName}/${method.name}`;
+      const name = fullName(method);
       try {
         entry = { ...resolve(method), name };
       } catch (err) {
@@ -172,4 +170,9 @@ function checkName(name: unknown, where: string): string {
 function fromProto(rule: AccessRule): Rule {
   const { public: isPublic, scopes, anyScopes, roles, expr } = rule;
   return { public: isPublic, scopes, anyScopes, roles, expr };
+}
+
+/** A method's name as rules and hooks give it: `"pkg.Service/Method"`. */
+function fullName(method: DescMethod): string {
+  return `${method.parent.typeName}/${method.name}`;
 }
