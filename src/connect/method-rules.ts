@@ -85,8 +85,8 @@ export function createRuleBook(
   const fallback = compileRule(options.defaultRule ?? {}, sets, `${where}: defaultRule`);
   const memo = new WeakMap<DescMethod, MethodRule & { source: RuleSource }>();
 
-  function resolve(method: DescMethod): { rule: CompiledRule; source: RuleSource } {
-    const label = fullName(method);
+  /** The rule for `method`, whose full name is `label`, and where it came from. */
+  function resolve(method: DescMethod, label: string): { rule: CompiledRule; source: RuleSource } {
     const inCode = compiledCode.get(label) ?? compiledCode.get(`${method.parent.typeName}/*`);
     if (inCode !== undefined) {
       return { rule: inCode, source: "code" };
@@ -111,7 +111,7 @@ export function createRuleBook(
     if (entry === undefined) {
       const name = fullName(method);
       try {
-        entry = { ...resolve(method), name };
+        entry = { ...resolve(method, name), name };
       } catch (err) {
         // A rule that does not compile refuses every call, and says why once to onDenied.
         const failure = new AuthError("ERR_RULE_FAILED", { cause: err });
@@ -139,10 +139,11 @@ export function createRuleBook(
           }
         }
         for (const method of service.methods) {
+          const name = fullName(method);
           try {
-            const { source } = resolve(method);
+            const { source } = resolve(method, name);
             if (requireExplicit && source === "default") {
-              problems.push(`${service.typeName}/${method.name} has no explicit rule`);
+              problems.push(`${name} has no explicit rule`);
             }
           } catch (err) {
             problems.push(err instanceof Error ? err.message : String(err));
