@@ -5,13 +5,19 @@
 import * as http2 from "node:http2";
 import type { Socket } from "node:net";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { Code, ConnectError, createContextKey } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { type CryptoKey, importSPKI, type JWTPayload, jwtVerify } from "jose";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
-import { createJwtAuth, getClaims, type JwtAuthOptions } from "../src/index.js";
+import {
+  claimsKey,
+  createJwtAuth,
+  getClaims,
+  type JwtAuthOptions,
+  type JwtClaims,
+} from "../src/index.js";
 import { type Alg, audience, issuer, type KeyMaterial, readKey } from "./keys.js";
 
 /** Who authenticates the calls. */
@@ -23,6 +29,8 @@ export type AuthKind =
   | "connect-jwt-gate" // createJwtAuth: request gate only (diagnostics)
   | "noop-interceptor" // an interceptor that only calls next (diagnostics)
   | "noop-gate" // a request gate that decides nothing (diagnostics)
+  | "header-gate" // a request gate that reads `authorization` and records three values (diagnostics)
+  | "map-gate" // header-gate, the claims found by the token in a Map (diagnostics)
   | "refuse-gate"; // a request gate that refuses every call, reading nothing (diagnostics)
 
 export interface ServerConfig {
@@ -97,6 +105,37 @@ function joseInterceptor(key: Uint8Array | CryptoKey): Interceptor {
   };
 }
 
+// The least a request gate that authenticates must do, for a baseline of
+// connect-jwt's cache hit: read the header and record what the handler reads
+// (header-gate: the header itself and two markers, as many values as
+// connect-jwt records); map-gate also finds the token in a Map and records
+// claims the handler reads as it reads connect-jwt's (a Map that grows with
+// every new token: for h2load's few). Neither checks anything.
+const headerKey = createContextKey<string | null>(null);
+const markKey = createContextKey<number>(0);
+const gateKey = createContextKey<object | undefined>(undefined);
+const leastClaims = new Map<string, JwtClaims>();
+function leastGate(lookup: boolean) {
+  return (ctx: HandlerContext) => {
+    const header = ctx.requestHeader.get("authorization");
+    if (lookup) {
+      const token = header?.slice(7) ?? "";
+      let claims = leastClaims.get(token);
+      if (claims === undefined) {
+        claims = Object.freeze(
+          Object.assign(Object.create(null), { sub: "bench-user-100" }),
+        ) as JwtClaims;
+        leastClaims.set(token, claims);
+      }
+      ctx.values.set(claimsKey, claims);
+    } else {
+      ctx.values.set(headerKey, header);
+    }
+    ctx.values.set(markKey, 1);
+    ctx.values.set(gateKey, leastClaims);
+  };
+}
+
 async function connectHandler() {
   const routes = (router: ConnectRouter) =>
     router.service(DemoService, {
@@ -135,6 +174,10 @@ async function connectHandler() {
       return connectNodeAdapter({ routes, interceptors: [(next) => (req) => next(req)] });
     case "noop-gate":
       return connectNodeAdapter({ routes, requestGate: async () => {} });
+    case "header-gate":
+      return connectNodeAdapter({ routes, requestGate: leastGate(false) });
+    case "map-gate":
+      return connectNodeAdapter({ routes, requestGate: leastGate(true) });
     case "refuse-gate":
       return connectNodeAdapter({
         routes,
