@@ -317,8 +317,9 @@ function createHeaderDecoder(): (segment: string) => Readonly<Record<string, unk
  * jose decodes them. The token has passed isCompactJws (canonical base64url,
  * nothing Buffer's decoder would skip), so these are the bytes jose's
  * signature check covers; the claims are trusted only once it has passed.
+ * (Exported for bench/cold-steps.ts; not part of the package's API.)
  */
-function decodeSegment(segment: string): Record<string, unknown> | AuthError {
+export function decodeSegment(segment: string): Record<string, unknown> | AuthError {
   let value: unknown;
   try {
     // Only the class of a parse error is kept (safeCause): no stack to capture.
