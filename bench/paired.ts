@@ -38,7 +38,7 @@ const seconds = Number(values.seconds ?? (quick ? 0.3 : 3));
 const tokens = Number(values.tokens);
 if (!algorithms.includes(alg) || !(rounds >= 1) || !(seconds > 0) || !(tokens >= 1)) {
   throw new Error(
-    `bench:paired: --alg one of ${algorithms.join(", ")}, --rounds ≥ 1, --seconds > 0`,
+    `bench:paired: --alg one of ${algorithms.join(", ")}, --rounds ≥ 1, --seconds > 0, --tokens ≥ 1`,
   );
 }
 // The same configuration twice gets a number, so that its two servers stay apart.
