@@ -201,6 +201,90 @@ describe("issuers: A (JWKS, ES256), B (PEM, RS256), C (secret, HS256)", () => {
   }
 });
 
+describe("issuers: an entry's options left undefined inherit the top-level policy", () => {
+  // As an entry reads them from environment variables that are not set.
+  const unset = undefined as unknown as string;
+  const denied: DeniedEvent[] = [];
+  const server = useServer(() =>
+    gateAndInterceptor({
+      audience,
+      typ: "at+jwt",
+      profile: "rfc9068",
+      requiredClaims: ["tenant"],
+      maxLifetime: 3600,
+      maxTokenAge: "1h",
+      issuers: [
+        {
+          issuer: issuerC,
+          secret: secretC,
+          audience: unset,
+          typ: unset,
+          profile: unset as "rfc9068",
+          requiredClaims: unset as unknown as string[],
+          maxLifetime: unset as unknown as number,
+          maxTokenAge: unset as unknown as number,
+        },
+      ],
+      onDenied: (e) => denied.push(e),
+    }),
+  );
+  const now = Math.floor(Date.now() / 1000);
+  const good = { iss: issuerC, client_id: "app", jti: "j-1", tenant: "t-1" };
+  const atJwt = (claims: Record<string, unknown>, omit: string[] = []) =>
+    mint(hs256C, {
+      claims: { sub: `sub-of-${issuerC}`, ...good, ...claims },
+      omit,
+      header: { typ: "at+jwt" },
+    });
+  const inherited: (typeof refused)[number][] = [
+    {
+      name: "a foreign aud",
+      token: () => atJwt({ aud: "other-api" }),
+      reason: "ERR_AUDIENCE_INVALID",
+    },
+    {
+      name: "typ JWT",
+      token: () => mint(hs256C, { claims: { ...good, sub: "x" } }),
+      reason: "ERR_TYPE_INVALID",
+    },
+    {
+      name: "a lifetime of 10^8 s",
+      token: () => atJwt({ iat: now, exp: now + 1e8 }),
+      reason: "ERR_LIFETIME_TOO_LONG",
+    },
+    {
+      name: "issued two hours ago",
+      token: () => atJwt({ iat: now - 7200, exp: now + 60 }),
+      reason: "ERR_TOKEN_TOO_OLD",
+    },
+    { name: "no tenant", token: () => atJwt({}, ["tenant"]), reason: "ERR_CLAIM_MISSING" },
+    { name: "no jti (the profile)", token: () => atJwt({}, ["jti"]), reason: "ERR_CLAIM_MISSING" },
+  ];
+
+  for (const transport of transports) {
+    for (const kind of kinds) {
+      test(`${transport.name}, ${kind}: each inherited check holds`, async () => {
+        const outcome = await call(server().client(transport), kind, `Bearer ${await atJwt({})}`);
+        assert.deepEqual(outcome, { ok: true, subject: `sub-of-${issuerC}` });
+        for (const refusal of inherited) {
+          await assertRefused(server(), transport, kind, denied, refusal);
+        }
+      });
+    }
+  }
+
+  test("typ alone is inherited too", async () => {
+    const auth = createJwtAuth({
+      audience,
+      typ: "at+jwt",
+      issuers: [{ issuer: issuerC, secret: secretC, typ: unset }],
+    });
+    await assert.rejects(auth.verify(await token(hs256C, { iss: issuerC })), {
+      code: "ERR_TYPE_INVALID",
+    });
+  });
+});
+
 describe("issuers: construction errors", () => {
   const entryA = { issuer: issuerA, jwks: { keys: [keyA.publicJwk] } };
   const entryC = { issuer: issuerC, secret: secretC };

@@ -12,7 +12,9 @@ import { readBearerToken } from "../core/bearer-token.js";
 import { createClaimSets } from "../core/claim-sets.js";
 import type { JwtClaims } from "../core/claims.js";
 import { AuthError, safeCause } from "../core/errors.js";
-import { buildVerifier } from "../core/verifier.js";
+import { assertKnownOptions, namesOf, type OptionNames } from "../core/option-names.js";
+import { buildVerifier, verifierOptions } from "../core/verifier.js";
+import { isCode } from "./code.js";
 import { toConnectError } from "./connect-error.js";
 import { claimsKey, failureCodeKey } from "./context.js";
 import type { JwtAuth, JwtAuthOptions, Protocol } from "./jwt-auth-options.js";
@@ -26,6 +28,20 @@ const decidedBy = createContextKey<object | undefined>(undefined, {
 
 // What the gate returns when it decided at once: a promise settled long ago.
 const decided: Promise<void> = Promise.resolve();
+
+/** Every option of {@link createJwtAuth}, for the check of unknown options. */
+const jwtAuthOptions: OptionNames<JwtAuthOptions> = {
+  ...verifierOptions,
+  rules: true,
+  defaultRule: true,
+  publicMethods: true,
+  scopeClaims: true,
+  roleClaims: true,
+  failureCode: true,
+  endStreamsAtExpiry: true,
+  onDenied: true,
+  onAuthenticated: true,
+};
 
 /** The claims of an admitted call; `undefined` for a public method called without a token. */
 type Admitted = JwtClaims | undefined;
@@ -58,6 +74,7 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
       `${where}: pass an options object with a key source, e.g. { jwks, algorithms }`,
     );
   }
+  assertKnownOptions(options, namesOf(jwtAuthOptions), where);
   const verifier = buildVerifier(options, where);
   const audiences = [options.audience, ...(options.issuers ?? []).map((i) => i.audience)].flat();
   const sets = createClaimSets(
@@ -67,7 +84,7 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
   );
   const rules = createRuleBook(options, sets, where);
   const failureCode = options.failureCode ?? Code.PermissionDenied;
-  if (!Object.values(Code).includes(failureCode)) {
+  if (!isCode(failureCode)) {
     throw new TypeError(`${where}: failureCode must be a Code, e.g. Code.Unauthenticated`);
   }
   const { onDenied, onAuthenticated, endStreamsAtExpiry = true } = options;

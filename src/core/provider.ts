@@ -12,8 +12,13 @@ import type { RemoteKeySetLimits } from "./remote-jwks.js";
 export interface ClaimPolicyOptions {
   /** The exact `iss` to accept, or a list. Defaults to `issuerUrl` when that is given. */
   issuer?: string | readonly string[];
-  /** The `aud` this server answers to, or a list; the token must name one. */
-  audience?: string | readonly string[];
+  /**
+   * The `aud` this server answers to, or a list; the token must name one.
+   * Required with keys from `jwksUrl` or `issuerUrl` (an identity provider
+   * signs tokens for all of its APIs with the same keys; RFC 8725, 3.9):
+   * `false` accepts any audience on purpose.
+   */
+  audience?: string | readonly string[] | false;
   /** The required `typ` header, e.g. `"at+jwt"` (`application/` prefix ignored, RFC 8725). */
   typ?: string;
   /** Claims that must be present, in addition to `exp`, which always is. */
@@ -70,7 +75,14 @@ export function createProvider(
 ): Provider {
   const source = resolveKeySource(options, limits, where);
   const issuers = strings(options.issuer ?? options.issuerUrl, `${where}: issuer`);
-  const audience = strings(options.audience, `${where}: audience`);
+  const remote = options.jwksUrl !== undefined || options.issuerUrl !== undefined;
+  if (options.audience === undefined && remote) {
+    throw new TypeError(
+      `${where}: set \`audience\` to the \`aud\` of this API: keys from jwksUrl or issuerUrl also sign the provider's tokens for other APIs (or audience: false to accept any audience)`,
+    );
+  }
+  const audience =
+    options.audience === false ? undefined : strings(options.audience, `${where}: audience`);
   const maxTokenAge = parseDuration(options.maxTokenAge, `${where}: maxTokenAge`);
   const maxLifetime = parseDuration(options.maxLifetime, `${where}: maxLifetime`);
   let typ = options.typ;

@@ -4,6 +4,8 @@ import { defaultMaxTokenSize, isCompactJws } from "./bearer-token.js";
 import { freezeParsedClaims, type JwtClaims } from "./claims.js";
 import { type Duration, parseDuration } from "./duration.js";
 import { AuthError, type AuthErrorCode, safeCause, withoutStack } from "./errors.js";
+import type { KeySourceOptions } from "./key-source.js";
+import { assertKnownOptions, namesOf, type OptionNames } from "./option-names.js";
 import {
   type ClaimPolicyOptions,
   createProvider,
@@ -89,23 +91,40 @@ export interface CachingVerifier extends Verifier {
 
 const defaultClockTolerance = 5;
 const maxClockTolerance = 60;
-const claimPolicyKeys = [
-  "issuer",
-  "audience",
-  "typ",
-  "requiredClaims",
-  "maxTokenAge",
-  "maxLifetime",
-  "profile",
-] as const;
-const keySourceKeys = [
-  "secret",
-  "publicKey",
-  "jwks",
-  "jwksUrl",
-  "issuerUrl",
-  "algorithms",
-] as const;
+
+/** The claim policy's options: an entry of `issuers` inherits those it leaves out. */
+const claimPolicyOptions: OptionNames<ClaimPolicyOptions> = {
+  issuer: true,
+  audience: true,
+  typ: true,
+  requiredClaims: true,
+  maxTokenAge: true,
+  maxLifetime: true,
+  profile: true,
+};
+
+const keySourceOptions: OptionNames<KeySourceOptions> = {
+  secret: true,
+  publicKey: true,
+  jwks: true,
+  jwksUrl: true,
+  issuerUrl: true,
+  algorithms: true,
+};
+
+/** Every option of an entry of `issuers`. */
+const issuerOptions: OptionNames<IssuerOptions> = { ...keySourceOptions, ...claimPolicyOptions };
+
+/** Every option of {@link createVerifier}, for the check of unknown options. */
+export const verifierOptions: OptionNames<VerifierOptions> = {
+  ...issuerOptions,
+  issuers: true,
+  clockTolerance: true,
+  maxTokenSize: true,
+  remoteKeys: true,
+  cache: true,
+  isRevoked: true,
+};
 
 /**
  * createVerifier checks the options once, eagerly, and returns a verifier.
@@ -118,6 +137,12 @@ const keySourceKeys = [
  * ```
  */
 export function createVerifier(options: VerifierOptions): Verifier {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      "createVerifier: pass an options object with a key source, e.g. { jwks, algorithms }",
+    );
+  }
+  assertKnownOptions(options, namesOf(verifierOptions), "createVerifier");
   const { verify, warmUp, maxTokenSize, clockTolerance } = buildVerifier(options, "createVerifier");
   return { verify, warmUp, maxTokenSize, clockTolerance };
 }
@@ -346,7 +371,9 @@ function createSelector(
       providers: [provider],
     });
   }
-  const stray = [...keySourceKeys, "issuer" as const].filter((k) => options[k] !== undefined);
+  const stray = [...namesOf(keySourceOptions), "issuer" as const].filter(
+    (k) => options[k] !== undefined,
+  );
   if (stray.length > 0) {
     throw new TypeError(
       `${where}: with \`issuers\`, give ${stray.join(", ")} inside each issuer, not at the top level`,
@@ -357,16 +384,18 @@ function createSelector(
       `${where}: issuers must be a non-empty array of { issuer, <key source>, ... }`,
     );
   }
-  const defaults: ClaimPolicyOptions = {};
-  for (const key of claimPolicyKeys) {
-    if (key !== "issuer" && options[key] !== undefined) {
-      Object.assign(defaults, { [key]: options[key] });
-    }
-  }
+  // What an entry leaves out, or leaves undefined, it inherits: an option
+  // read from an unset environment variable never lifts a check.
+  const inherited = definedOptions(options, namesOf(claimPolicyOptions));
   const byIssuer = new Map<string, Provider>();
-  options.issuers.forEach((entry, i) => {
+  options.issuers.forEach((entry: IssuerOptions, i) => {
     const here = `${where}: issuers[${i}]`;
-    const provider = createProvider({ ...defaults, ...entry }, clockTolerance, limits, here);
+    if (typeof entry !== "object" || entry === null) {
+      throw new TypeError(`${here} must be an object: { issuer, <key source>, ... }`);
+    }
+    assertKnownOptions(entry, namesOf(issuerOptions), here);
+    const own = definedOptions(entry, namesOf(issuerOptions));
+    const provider = createProvider({ ...inherited, ...own }, clockTolerance, limits, here);
     if (provider.issuers === undefined) {
       throw new TypeError(
         `${here}: set \`issuer\` (or \`issuerUrl\`): it picks this issuer's keys`,
@@ -388,6 +417,20 @@ function createSelector(
     return provider;
   };
   return Object.assign(select, { providers: [...new Set(byIssuer.values())] });
+}
+
+/** The options among `names` that `options` gives a value other than `undefined`. */
+function definedOptions<T extends object>(
+  options: T,
+  names: readonly (keyof T & string)[],
+): Partial<T> {
+  const defined: Partial<T> = {};
+  for (const name of names) {
+    if (options[name] !== undefined) {
+      defined[name] = options[name];
+    }
+  }
+  return defined;
 }
 
 function remoteLimits(options: RemoteKeysOptions, where: string): RemoteKeySetLimits {
