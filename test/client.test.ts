@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
 import { describe, test } from "node:test";
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
+import { connectNodeAdapter, createConnectTransport } from "@connectrpc/connect-node";
+import { DemoService } from "../gen/demo/v1/demo_pb.js";
 import { bearerAuth } from "../src/client/index.js";
-import type { JwtClaims } from "../src/index.js";
+import { createJwtAuth, type JwtClaims } from "../src/index.js";
 import { call, callKinds, gateAndInterceptor, transports, useServer } from "./helpers/server.js";
 import { audience, generateTestKey, issuer, mint } from "./helpers/tokens.js";
 
@@ -124,6 +127,68 @@ describe("bearerAuth", () => {
     assert.equal(provider.calls, 1);
   });
 
+  describe("a refusal of the application, not of the token", () => {
+    let handlerRuns = 0;
+    const auth = createJwtAuth({ jwks: { keys: [key.publicJwk] }, issuer, audience });
+    // The token is valid; the handler itself says no, as an application does.
+    const app = useServer({
+      handler: connectNodeAdapter({
+        routes: (router) =>
+          router.service(DemoService, {
+            whoAmI() {
+              handlerRuns++;
+              throw new ConnectError("not your note", Code.PermissionDenied);
+            },
+          }),
+        interceptors: [auth.interceptor],
+        requestGate: auth.requestGate,
+      }) as never,
+    });
+
+    for (const transport of transports) {
+      test(`is not retried: ${transport.name}`, async () => {
+        const provider = counting();
+        handlerRuns = 0;
+        const client = app().client(transport, [bearerAuth(provider)]);
+        for (let i = 0; i < 3; i++) {
+          const outcome = await call(client, "unary");
+          assert.equal(outcome.ok ? undefined : outcome.error.code, Code.PermissionDenied);
+        }
+        assert.equal(handlerRuns, 3);
+        assert.equal(provider.calls, 1);
+      });
+    }
+
+    test("a proxy's 403 without a challenge is not retried", async () => {
+      let requests = 0;
+      const proxy = createServer((_req, res) => {
+        requests++;
+        res.writeHead(403, { "content-type": "text/plain" }).end("forbidden");
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+      const { port } = proxy.address() as { port: number };
+      const provider = counting();
+      const client = createClient(
+        DemoService,
+        createConnectTransport({
+          baseUrl: `http://127.0.0.1:${port}`,
+          httpVersion: "1.1",
+          interceptors: [bearerAuth(provider)],
+        }),
+      );
+      try {
+        for (let i = 0; i < 3; i++) {
+          const outcome = await call(client, "unary");
+          assert.equal(outcome.ok ? undefined : outcome.error.code, Code.PermissionDenied);
+        }
+        assert.equal(requests, 3);
+        assert.equal(provider.calls, 1);
+      } finally {
+        proxy.close();
+      }
+    });
+  });
+
   test("a provider that returns no token fails the call without a request", async () => {
     const seen: (string | null)[] = [];
     const transport = transports[0];
@@ -142,6 +207,8 @@ describe("bearerAuth", () => {
     assert.throws(() => bearerAuth(42 as unknown as string), TypeError);
     assert.throws(() => bearerAuth("a.b.c", { refreshBefore: -1 }), /refreshBefore/);
     assert.throws(() => bearerAuth("a.b.c", { failureCode: 99 as Code }), /failureCode/);
+    const name = "Unauthenticated" as unknown as Code;
+    assert.throws(() => bearerAuth("a.b.c", { failureCode: name }), /failureCode/);
     assert.throws(() => bearerAuth("two words"), /not a non-empty string/);
   });
 });

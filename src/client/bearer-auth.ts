@@ -1,4 +1,5 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { isCode } from "../connect/code.js";
 import { createTokenSource, type TokenProvider } from "./token-source.js";
 
 /** BearerAuthOptions configure {@link bearerAuth}. */
@@ -14,8 +15,9 @@ export interface BearerAuthOptions {
    */
   failureCode?: Code;
   /**
-   * Retry a refused unary call once with a freshly fetched token (providers
-   * only). Default true. Streaming calls are never replayed.
+   * Retry a unary call once with a freshly fetched token (providers only) when
+   * the server refused its token with `error="invalid_token"`. Default true.
+   * Streaming calls are never replayed, nor calls refused for anything else.
    */
   retry?: boolean;
 }
@@ -24,9 +26,10 @@ export interface BearerAuthOptions {
  * bearerAuth is a client interceptor that sets `Authorization: Bearer <token>`
  * on every call. Give it a token, or a provider that fetches one: a provided
  * token is reused until shortly before its `exp`, concurrent calls share one
- * refresh, and a unary call refused as unauthenticated (the server's failure
- * code with `error="invalid_token"`, or no readable challenge) is retried once
- * with a fresh token. It works with every transport of `@connectrpc/connect-web`
+ * refresh, and a unary call whose token the server refused (its failure code
+ * with `error="invalid_token"` in `WWW-Authenticate`) is retried once with a
+ * fresh token. In browsers the server must expose `WWW-Authenticate` through
+ * CORS for that: a refusal whose challenge cannot be read is not retried. It works with every transport of `@connectrpc/connect-web`
  * and `@connectrpc/connect-node`, and never logs a token.
  *
  * @example
@@ -46,7 +49,7 @@ export function bearerAuth(
     throw new TypeError("bearerAuth: refreshBefore must be a number of seconds >= 0");
   }
   const failureCode = options.failureCode ?? Code.PermissionDenied;
-  if (!Object.values(Code).includes(failureCode)) {
+  if (!isCode(failureCode)) {
     throw new TypeError("bearerAuth: failureCode must be a Code, e.g. Code.Unauthenticated");
   }
   const source = createTokenSource(token, refreshBefore);
@@ -74,11 +77,16 @@ export function bearerAuth(
   };
 }
 
+/**
+ * Whether the server refused the token itself (`error="invalid_token"` in its
+ * challenge), the one refusal a fresh token can change. Any other refusal (a
+ * handler's PermissionDenied, a proxy's 403, a challenge CORS hides from a
+ * browser) is not retried: replaying it would run the call twice.
+ */
 function isStaleToken(err: unknown, failureCode: Code): boolean {
   if (!(err instanceof ConnectError) || err.code !== failureCode) {
     return false;
   }
-  // A browser reads the challenge only if CORS exposes it; without it, the code decides.
   const challenge = err.metadata.get("www-authenticate");
-  return challenge === null || challenge.includes('error="invalid_token"');
+  return challenge !== null && /\berror="invalid_token"/.test(challenge);
 }
