@@ -41,6 +41,42 @@ describe("createJwtAuth option mistakes throw a TypeError that says how to fix t
     ],
     ["publicMethods with a global wildcard", { secret, publicMethods: ["*"] }, /"pkg.Service\/\*"/],
     ["failureCode not a Code", { secret, failureCode: 99 }, /failureCode must be a Code/],
+    [
+      "failureCode a Code's name, not the Code",
+      { secret, failureCode: "Unauthenticated" },
+      /failureCode must be a Code/,
+    ],
+    [
+      "a misspelt option",
+      { secret, publicMethod: ["demo.v1.DemoService/Ping"] },
+      /unknown option `publicMethod`; did you mean `publicMethods`\?/,
+    ],
+    [
+      "an unknown option far from any",
+      { secret, frobnicate: true },
+      /unknown option `frobnicate`$/,
+    ],
+    [
+      "publicKey empty (an unset variable)",
+      { publicKey: "", algorithms: ["ES256"] },
+      /publicKey is empty/,
+    ],
+    [
+      "jwksUrl without audience",
+      { jwksUrl: "https://auth.example.com/jwks.json", issuer: "https://auth.example.com/" },
+      /set `audience` to the `aud` of this API.*audience: false/,
+    ],
+    ["issuerUrl without audience", { issuerUrl: "https://auth.example.com/" }, /set `audience`/],
+    [
+      "an issuers entry with jwksUrl and no audience anywhere",
+      { issuers: [{ issuer: "https://a.example/", jwksUrl: "https://a.example/jwks" }] },
+      /issuers\[0\]: set `audience`/,
+    ],
+    [
+      "a misspelt option in an issuers entry",
+      { audience: "api", issuers: [{ issuer: "https://a.example/", secret, audiences: "x" }] },
+      /issuers\[0\]: unknown option `audiences`; did you mean `audience`\?/,
+    ],
     ["onDenied not a function", { secret, onDenied: "console.log" }, /onDenied must be a function/],
     [
       "onAuthenticated not a function",
@@ -61,6 +97,18 @@ describe("createJwtAuth option mistakes throw a TypeError that says how to fix t
       );
     });
   }
+
+  test("audience: false accepts keys from a URL without an audience, on purpose", () => {
+    const jwksUrl = "https://auth.example.com/jwks.json";
+    assert.equal(typeof createJwtAuth({ jwksUrl, audience: false }).interceptor, "function");
+    assert.equal(
+      typeof createJwtAuth({
+        issuers: [{ issuer: "https://a.example/", jwksUrl }],
+        audience: "api",
+      }).interceptor,
+      "function",
+    );
+  });
 
   test("jwtInterceptor validates the same way", () => {
     assert.throws(() => jwtInterceptor({ secret: "short" }), /at least 32/);

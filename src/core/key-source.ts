@@ -159,6 +159,9 @@ function resolveSecret(
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(`${where}: secret must be a string or a Uint8Array`);
   }
+  if (bytes.byteLength === 0) {
+    throw new TypeError(`${where}: secret is empty; is the variable it is read from set?`);
+  }
   if (bytes.byteLength < 32) {
     throw new TypeError(
       `${where}: secret has ${bytes.byteLength} bytes; HMAC secrets need at least 32 random bytes`,

@@ -18,7 +18,10 @@ export function discoverJwksUri(issuer: string, limits: FetchLimits): () => Prom
     }
     const doc = await fetchJson(documentUrl, limits);
     if (doc.issuer !== issuer) {
-      throw new KeySetError(`${documentUrl.href} names another issuer`);
+      // The document is the issuer's public configuration, not token data: naming what it says is safe.
+      throw new KeySetError(
+        `${documentUrl.href} names the issuer ${describeIssuer(doc.issuer)}, not ${JSON.stringify(issuer)}; set issuerUrl to the issuer it names, exactly`,
+      );
     }
     if (typeof doc.jwks_uri !== "string") {
       throw new KeySetError(`${documentUrl.href} has no jwks_uri`);
@@ -32,4 +35,13 @@ export function discoverJwksUri(issuer: string, limits: FetchLimits): () => Prom
     }
     return found;
   };
+}
+
+/** The `issuer` a discovery document names, quoted and cut to a readable length. */
+function describeIssuer(value: unknown): string {
+  if (typeof value !== "string") {
+    return value === undefined ? "(none)" : `of type ${typeof value}`;
+  }
+  const shown = value.length > 200 ? `${value.slice(0, 200)}…` : value;
+  return JSON.stringify(shown);
 }

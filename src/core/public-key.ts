@@ -60,6 +60,9 @@ export function toPublicKey(input: unknown, where: string): PublicKey {
   if (typeof CryptoKey !== "undefined" && input instanceof CryptoKey && !input.extractable) {
     return fromCryptoKey(input, where);
   }
+  if (input === "") {
+    throw new TypeError(`${where} is empty; is the variable it is read from set?`);
+  }
   let key: KeyObject;
   try {
     if (typeof input === "string") {

@@ -48,7 +48,14 @@ describe("createVerifier refuses option mistakes with a TypeError", () => {
   test("a secret shorter than 32 bytes", () => {
     optionError({ secret: "a".repeat(31) }, /secret has 31 bytes; .*at least 32/);
     optionError({ secret: new Uint8Array(16) }, /secret has 16 bytes; .*at least 32/);
-    optionError({ secret: "" }, /secret has 0 bytes/);
+    optionError({ secret: "" }, /secret is empty; is the variable it is read from set\?/);
+  });
+
+  test("an unknown option names the closest known one", () => {
+    optionError(
+      { secret: secret32, audiance: "api" },
+      /unknown option `audiance`; did you mean `audience`\?/,
+    );
   });
 
   test("a secret is measured in UTF-8 bytes, not characters", () => {

@@ -721,6 +721,25 @@ describe("OpenID Connect discovery through issuerUrl", () => {
       "by the URL rules",
     ],
   ];
+  test("a document naming another issuer: the cause names the issuer it found", async (t) => {
+    const server = await discovering(t, (o) => ({
+      issuer: "https://evil.example/",
+      jwks_uri: `${o}/jwks`,
+    }));
+    const issuerUrl = `${server.origin}/`;
+    const token = await sign(keyA, "a", { iss: issuerUrl });
+    const err = await refused(
+      discoveringVerifier(issuerUrl).verify(token),
+      "ERR_KEYS_UNAVAILABLE",
+      server,
+      token,
+    );
+    assert.match(
+      String(err.cause),
+      /names the issuer "https:\/\/evil\.example\/", not "http:\/\/127/,
+    );
+  });
+
   for (const [name, suffix, document, byUrlRules] of refusedDocuments) {
     test(`${name}: ERR_KEYS_UNAVAILABLE, no JWKS fetched`, async (t) => {
       const server = await discovering(t, document);
