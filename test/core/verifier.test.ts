@@ -62,6 +62,18 @@ async function refused(
   return assertRefused(verifier.verify(token), code, token);
 }
 
+/** The order of P-256, n: an ECDSA signature (r, s) also verifies as (r, n − s). */
+const p256Order = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
+/** The other valid spelling of an ES256 token: the same r, and n − s for s. */
+function withNegatedS(token: string): string {
+  const [header, payload, signature] = token.split(".");
+  const bytes = Buffer.from(signature ?? "", "base64url");
+  const s = BigInt(`0x${bytes.subarray(32).toString("hex")}`);
+  const negated = Buffer.from((p256Order - s).toString(16).padStart(64, "0"), "hex");
+  return `${header}.${payload}.${Buffer.concat([bytes.subarray(0, 32), negated]).toString("base64url")}`;
+}
+
 test("the clock is frozen", () => {
   assert.equal(nowSeconds(), now);
 });
@@ -553,6 +565,21 @@ describe("revocation and lifetime", () => {
     assert.ok(await verifier.verify(token));
     revoked.add("jti-revoked-0001");
     await refused(verifier, token, "ERR_TOKEN_REVOKED");
+  });
+
+  test("an ES256 token's second spelling (s → n − s) verifies too: a denylist keys on jti", async () => {
+    const revoked = new Set<string>();
+    const { verifier, sign } = await setup({
+      isRevoked: (claims) => revoked.has(claims.jti as string),
+    });
+    const token = await sign({ jti: "jti-twin-0001" });
+    const twin = withNegatedS(token);
+    assert.notEqual(twin, token);
+    // The same claims under another string: a denylist of token strings would miss the twin.
+    assert.deepEqual(await verifier.verify(twin), await verifier.verify(token));
+    revoked.add("jti-twin-0001");
+    await refused(verifier, token, "ERR_TOKEN_REVOKED");
+    await refused(verifier, twin, "ERR_TOKEN_REVOKED");
   });
 
   test("isRevoked throwing: ERR_REVOCATION_UNAVAILABLE, without its message", async () => {
