@@ -6,7 +6,7 @@ import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/conn
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
 import { bearerAuth } from "../../src/client/index.js";
 import { isCompactJws, requestToken, summarize, tamper } from "./token.js";
-import { byId, showCall } from "./view.js";
+import { byId, fitHeight, showCall } from "./view.js";
 
 type Protocol = "connect" | "grpcweb";
 type Method = "ping" | "whoami" | "listnotes";
@@ -89,8 +89,10 @@ function showToken(value: string): void {
       : `expires ${new Date(expiresAt * 1000).toLocaleString()}`;
   byId("token-status", HTMLParagraphElement).textContent =
     `Token for ${subject ?? "(no subject)"}, scopes ${scopes.join(" ") || "(none)"}, ${expires}.`;
-  byId("token", HTMLTextAreaElement).value = value;
+  const box = byId("token", HTMLTextAreaElement);
+  box.value = value;
   byId("token-view", HTMLDivElement).hidden = false;
+  fitHeight(box); // once shown: a hidden text area has no height to measure
   showTokenError(undefined);
 }
 
@@ -152,5 +154,11 @@ async function showAbout(): Promise<void> {
 
 setUpTokenForms();
 setUpCalls();
+// A narrower window wraps the token onto more lines.
+addEventListener("resize", () => {
+  if (token !== undefined) {
+    fitHeight(byId("token", HTMLTextAreaElement));
+  }
+});
 void showAbout();
 document.body.dataset.ready = "true";

@@ -32,6 +32,31 @@ export function byId<T extends HTMLElement>(id: string, type: new () => T): T {
   return element;
 }
 
+/**
+ * fitHeight makes a text area as tall as its text, so that a token's last
+ * line is never cut off; call it again when the width changes.
+ */
+export function fitHeight(textarea: HTMLTextAreaElement): void {
+  textarea.style.height = "auto";
+  const borders = textarea.offsetHeight - textarea.clientHeight;
+  textarea.style.height = `${textarea.scrollHeight + borders}px`;
+}
+
+const reducedMotion = matchMedia("(prefers-reduced-motion: reduce)");
+
+/**
+ * reveal scrolls as little as it takes to bring the card of `element` into
+ * view (on a phone the result is below the call buttons), or its top when the
+ * card is taller than the window; without animation for those who asked for
+ * reduced motion.
+ */
+function reveal(element: Element): void {
+  (element.closest("section") ?? element).scrollIntoView({
+    block: "nearest",
+    behavior: reducedMotion.matches ? "instant" : "smooth",
+  });
+}
+
 /** A definition list of `[term, id, value]` rows. */
 function details(id: string, rows: [term: string, id: string, value: string][]): HTMLDListElement {
   return el(
@@ -59,6 +84,7 @@ export function showCall(title: string): ResultView {
   const status = el("p", { id: "result-status" }, `${title}: calling…`);
   status.dataset.state = "pending";
   result.replaceChildren(status);
+  reveal(result);
   const started = performance.now();
   const elapsed = () => `${Math.round(performance.now() - started)} ms`;
   return {
@@ -104,16 +130,22 @@ export function showCall(title: string): ResultView {
     succeeded() {
       status.textContent = `${title}: OK in ${elapsed()}`;
       status.dataset.state = "ok";
+      reveal(result);
     },
     notSent(reason) {
       status.textContent = `${title}: not sent. ${reason}`;
       status.dataset.state = "not-sent";
+      reveal(result);
     },
     failed(err) {
       const code = codeToString(err.code);
       const challenge = err.metadata.get("www-authenticate");
       const refused = err.code === Code.PermissionDenied || err.code === Code.Unauthenticated;
-      status.textContent = `${title}: ${refused ? "refused" : "failed"} with ${code} in ${elapsed()}`;
+      status.replaceChildren(
+        `${title}: ${refused ? "refused" : "failed"} with `,
+        el("code", {}, code),
+        ` in ${elapsed()}`,
+      );
       status.dataset.state = "error";
       result.append(
         details("result-error", [
@@ -123,6 +155,7 @@ export function showCall(title: string): ResultView {
         ]),
         el("p", { id: "error-hint", className: "hint" }, hintFor(err.code, challenge)),
       );
+      reveal(result);
     },
   };
 }
