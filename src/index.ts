@@ -19,7 +19,7 @@ export {
   type Verifier,
   type VerifierOptions,
 } from "./core/verifier.js";
-export type { ClaimPolicyOptions, IssuerOptions } from "./core/provider.js";
+export type { ClaimPolicyOptions, IssuerOptions } from "./core/issuer-policy.js";
 export type { KeySourceOptions } from "./core/key-source.js";
 export type { TokenCacheOptions } from "./core/token-cache.js";
 export type { Duration } from "./core/duration.js";

@@ -117,6 +117,32 @@ describe("createJwtAuth option mistakes throw a TypeError that says how to fix t
 });
 
 describe("toConnectError", () => {
+  test("makes a refusal without stack frames, and leaves Error.stackTraceLimit as it was", () => {
+    const limit = Error.stackTraceLimit;
+    const err = toConnectError(new AuthError("ERR_TOKEN_MISSING"), Code.PermissionDenied);
+    assert.doesNotMatch(err.stack ?? "", /\n\s+at /);
+    assert.equal(Error.stackTraceLimit, limit);
+    // The control: an ordinary error made here has frames.
+    assert.match(new Error("x").stack ?? "", /\n\s+at /);
+  });
+
+  test("where Error.stackTraceLimit cannot be changed, the refusal is still made", (t) => {
+    const descriptor = Object.getOwnPropertyDescriptor(Error, "stackTraceLimit");
+    Object.defineProperty(Error, "stackTraceLimit", {
+      value: 10,
+      writable: false,
+      configurable: true,
+    });
+    t.after(() => {
+      if (descriptor !== undefined) {
+        Object.defineProperty(Error, "stackTraceLimit", descriptor);
+      }
+    });
+    const err = toConnectError(new AuthError("ERR_TOKEN_EXPIRED"), Code.PermissionDenied);
+    assert.equal(err.rawMessage, "token expired");
+    assert.equal(Error.stackTraceLimit, 10);
+  });
+
   const table: [AuthErrorCode, Code, string, string | null][] = [
     ["ERR_TOKEN_MISSING", Code.PermissionDenied, "missing bearer token", "Bearer"],
     [

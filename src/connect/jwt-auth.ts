@@ -1,33 +1,17 @@
 import type { DescMethod } from "@bufbuild/protobuf";
-import {
-  Code,
-  ConnectError,
-  type ContextValues,
-  createContextKey,
-  type Interceptor,
-  type StreamRequest,
-  type UnaryRequest,
-} from "@connectrpc/connect";
+import { Code, type ContextValues, createContextKey, type Interceptor } from "@connectrpc/connect";
 import { readBearerToken } from "../core/bearer-token.js";
 import { createClaimSets } from "../core/claim-sets.js";
 import type { JwtClaims } from "../core/claims.js";
-import { AuthError, safeCause } from "../core/errors.js";
-import { assertKnownOptions, namesOf, type OptionNames } from "../core/option-names.js";
-import { buildVerifier, verifierOptions } from "../core/verifier.js";
+import { AuthError, asAuthError } from "../core/errors.js";
+import { assertKnownOptions, inOptionsOf, namesOf, type OptionNames } from "../core/options.js";
+import { compileVerifier, verifierOptions } from "../core/verifier.js";
 import { isCode } from "./code.js";
 import { toConnectError } from "./connect-error.js";
 import { claimsKey, failureCodeKey } from "./context.js";
 import type { JwtAuth, JwtAuthOptions, Protocol } from "./jwt-auth-options.js";
-import { createRuleBook, type MethodRule } from "./method-rules.js";
+import { createRuleBook } from "./method-rules.js";
 import { endAtExpiry } from "./stream-expiry.js";
-
-// Marks a call the gate has decided, with the JwtAuth that decided it.
-const decidedBy = createContextKey<object | undefined>(undefined, {
-  description: "connect-jwt: decided by",
-});
-
-// What the gate returns when it decided at once: a promise settled long ago.
-const decided: Promise<void> = Promise.resolve();
 
 /** Every option of {@link createJwtAuth}, for the check of unknown options. */
 const jwtAuthOptions: OptionNames<JwtAuthOptions> = {
@@ -42,9 +26,6 @@ const jwtAuthOptions: OptionNames<JwtAuthOptions> = {
   onDenied: true,
   onAuthenticated: true,
 };
-
-/** The claims of an admitted call; `undefined` for a public method called without a token. */
-type Admitted = JwtClaims | undefined;
 
 /**
  * createJwtAuth validates the options eagerly (a mistake throws a `TypeError`
@@ -68,250 +49,111 @@ type Admitted = JwtClaims | undefined;
  * ```
  */
 export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
-  const where = "createJwtAuth";
+  return inOptionsOf("createJwtAuth", () => compileJwtAuth(options));
+}
+
+function compileJwtAuth(options: JwtAuthOptions): JwtAuth {
   if (typeof options !== "object" || options === null) {
-    throw new TypeError(
-      `${where}: pass an options object with a key source, e.g. { jwks, algorithms }`,
-    );
+    throw new TypeError("pass an options object with a key source, e.g. { jwks, algorithms }");
   }
-  assertKnownOptions(options, namesOf(jwtAuthOptions), where);
-  const verifier = buildVerifier(options, where);
+  assertKnownOptions(options, namesOf(jwtAuthOptions));
+  const verifier = compileVerifier(options);
   const audiences = [options.audience, ...(options.issuers ?? []).map((i) => i.audience)].flat();
-  const sets = createClaimSets(
+  const claimSets = createClaimSets(
     options,
     audiences.filter((a) => typeof a === "string"),
-    where,
   );
-  const rules = createRuleBook(options, sets, where);
+  const rules = createRuleBook(options, claimSets);
   const failureCode = options.failureCode ?? Code.PermissionDenied;
   if (!isCode(failureCode)) {
-    throw new TypeError(`${where}: failureCode must be a Code, e.g. Code.Unauthenticated`);
+    throw new TypeError("failureCode must be a Code, e.g. Code.Unauthenticated");
   }
   const { onDenied, onAuthenticated, endStreamsAtExpiry = true } = options;
   if (typeof endStreamsAtExpiry !== "boolean") {
-    throw new TypeError(`${where}: endStreamsAtExpiry must be true or false`);
+    throw new TypeError("endStreamsAtExpiry must be true or false");
   }
   for (const [name, hook] of Object.entries({ onDenied, onAuthenticated })) {
     if (hook !== undefined && typeof hook !== "function") {
-      throw new TypeError(`${where}: ${name} must be a function`);
+      throw new TypeError(`${name} must be a function`);
     }
   }
-  const self = {};
-
-  /** The error a refused call ends with, returned for the caller to reject with. */
-  function deny(
-    error: AuthError,
-    method: string,
-    protocol: Protocol,
-    claims?: JwtClaims,
-  ): ConnectError {
-    if (onDenied !== undefined) {
-      notify(onDenied, { reason: error.code, error, method, protocol, subject: subjectOf(claims) });
-    }
-    return toConnectError(error, failureCode);
-  }
+  // Set by this JwtAuth's gate on the calls it admitted, so that its
+  // interceptor does not verify them again. One key per JwtAuth: another
+  // JwtAuth's gate decides nothing for this one.
+  const admittedByGate = createContextKey(false, {
+    description: "connect-jwt: admitted by the request gate",
+  });
 
   /**
-   * Decides a call and, when it is admitted, records its claims in `values`
-   * (and, for the gate, that the gate decided it). At once (no promise, no
-   * turn of the event loop) when it can, which is the common case: a refusal
-   * of the header or of a token that fails before its signature, or a cached
-   * token whose rule decides synchronously; `undefined` then means admitted.
-   * Otherwise a promise that settles once the call is recorded, or rejects
-   * with its refusal. A refusal decided at once is the ConnectError returned,
-   * not thrown: a throw caught a few frames up costs several µs in a busy
-   * server.
+   * Decides a call: reads the token from the header, verifies it, asks the
+   * method's rule, and records the claims for the handler. Throws the
+   * ConnectError that refuses the call.
    */
-  function authenticate(
+  async function authenticate(
     method: DescMethod,
     header: Headers,
     protocol: Protocol,
     values: ContextValues,
-    gate: boolean,
-  ): undefined | ConnectError | Promise<void> {
-    const entry = rules.ruleFor(method);
-    // The verifier checks the token's syntax (parseBearerToken's last step) on a cache miss.
-    const token = readBearerToken(header.get("authorization"), verifier.maxTokenSize);
-    const claims = token instanceof AuthError ? token : verifier.verifyNow(token);
-    if (claims instanceof AuthError) {
-      return settle(refuseToken(claims, entry, protocol), values, gate);
-    }
-    if (claims instanceof Promise) {
-      return verifyThenAuthorize(claims, method, entry, header, protocol, values, gate);
-    }
-    return settle(authorize(claims, method, entry, header, protocol), values, gate);
-  }
-
-  /** Records an outcome decided at once; returns a refusal, or a promise not yet settled. */
-  function settle(
-    outcome: Admitted | ConnectError | Promise<Admitted>,
-    values: ContextValues,
-    gate: boolean,
-  ): undefined | ConnectError | Promise<void> {
-    if (outcome instanceof ConnectError) {
-      return outcome;
-    }
-    if (outcome instanceof Promise) {
-      return outcome.then((claims) => record(values, claims, gate));
-    }
-    record(values, outcome, gate);
-    return undefined;
-  }
-
-  async function verifyThenAuthorize(
-    pending: Promise<JwtClaims>,
-    method: DescMethod,
-    entry: MethodRule,
-    header: Headers,
-    protocol: Protocol,
-    values: ContextValues,
-    gate: boolean,
   ): Promise<void> {
-    let claims: JwtClaims;
+    const { name, rule } = rules.ruleFor(method);
+    let claims: JwtClaims | undefined;
     try {
-      claims = await pending;
-    } catch (e) {
-      const error =
-        e instanceof AuthError ? e : new AuthError("ERR_TOKEN_INVALID", { cause: safeCause(e) });
-      record(values, orThrow(refuseToken(error, entry, protocol)), gate);
-      return;
+      claims = await verifier.verify(
+        readBearerToken(header.get("authorization"), verifier.maxTokenSize),
+      );
+    } catch (err) {
+      const error = asAuthError(err);
+      // A public method called without a token goes on without claims; a bad token is refused.
+      if (!(rule.public && error.code === "ERR_TOKEN_MISSING")) {
+        throw refuse(error, name, protocol);
+      }
     }
-    // A rule that decides synchronously is not awaited: no extra turn for it.
-    const outcome = authorize(claims, method, entry, header, protocol);
-    record(values, orThrow(outcome instanceof Promise ? await outcome : outcome), gate);
-  }
-
-  /** A header or token that did not pass: refused, unless the method is public and none came. */
-  function refuseToken(
-    error: AuthError,
-    { rule, name }: MethodRule,
-    protocol: Protocol,
-  ): undefined | ConnectError {
-    if (error.code === "ERR_TOKEN_MISSING" && rule.public) {
-      return undefined;
-    }
-    return deny(error, name, protocol);
-  }
-
-  function authorize(
-    claims: JwtClaims,
-    method: DescMethod,
-    { rule, name }: MethodRule,
-    header: Headers,
-    protocol: Protocol,
-  ): Admitted | ConnectError | Promise<Admitted> {
-    if (rule.public || rule.anyToken === true) {
-      return admit(undefined, claims, name, protocol);
-    }
-    const decision = rule.decide(claims, {
-      method: name,
-      service: method.parent.typeName,
-      headers: header,
-    });
-    // Most rules decide synchronously: no promise for them.
-    return decision instanceof Promise
-      ? decision.then((refusal) => orThrow(admit(refusal, claims, name, protocol)))
-      : admit(decision, claims, name, protocol);
-  }
-
-  function admit(
-    refusal: AuthError | undefined,
-    claims: JwtClaims,
-    name: string,
-    protocol: Protocol,
-  ): JwtClaims | ConnectError {
-    if (refusal !== undefined) {
-      return deny(refusal, name, protocol, claims);
-    }
-    if (onAuthenticated !== undefined) {
+    if (claims !== undefined) {
+      try {
+        await rule.authorize(claims, {
+          method: name,
+          service: method.parent.typeName,
+          headers: header,
+        });
+      } catch (err) {
+        throw refuse(asAuthError(err, "ERR_RULE_FAILED"), name, protocol, claims);
+      }
       notify(onAuthenticated, { method: name, protocol, subject: subjectOf(claims) });
     }
-    return claims;
-  }
-
-  /** Puts an admitted call's claims in its context values; `gate` marks it decided. */
-  function record(values: ContextValues, claims: Admitted, gate: boolean) {
     values.set(claimsKey, claims);
     values.set(failureCodeKey, failureCode);
-    if (gate) {
-      values.set(decidedBy, self);
-    }
+  }
+
+  /** The ConnectError a refused call ends with, after onDenied has heard of it. */
+  function refuse(error: AuthError, method: string, protocol: Protocol, claims?: JwtClaims) {
+    notify(onDenied, { reason: error.code, error, method, protocol, subject: subjectOf(claims) });
+    return toConnectError(error, failureCode);
   }
 
   return {
     verify: (token) => verifier.verify(token),
     warmUp: () => verifier.warmUp(),
     assertRules: (services, assertOptions) => rules.assertRules(services, assertOptions),
-    requestGate(ctx) {
-      try {
-        const protocol = protocolOf(ctx.protocolName);
-        const outcome = authenticate(ctx.method, ctx.requestHeader, protocol, ctx.values, true);
-        if (outcome === undefined) {
-          return decided;
-        }
-        return outcome instanceof ConnectError ? Promise.reject(outcome) : outcome;
-      } catch (err) {
-        return Promise.reject(err);
-      }
+    async requestGate(ctx) {
+      await authenticate(ctx.method, ctx.requestHeader, protocolOf(ctx.protocolName), ctx.values);
+      ctx.values.set(admittedByGate, true);
     },
-    interceptor: (next) => (req) => {
-      if (req.method.methodKind !== "unary") {
-        return intercept(next, req);
+    interceptor: (next) => async (req) => {
+      const protocol = protocolOf(req.header.get("content-type"));
+      if (!req.contextValues.get(admittedByGate)) {
+        await authenticate(req.method, req.header, protocol, req.contextValues);
       }
-      // A unary call: its response is no stream to end at expiry. Decided by
-      // the gate, nothing is left to do; decided at once here, no async step
-      // of our own is on the way.
-      if (req.contextValues.get(decidedBy) !== self) {
-        try {
-          const protocol = protocolOf(req.header.get("content-type"));
-          const outcome = authenticate(req.method, req.header, protocol, req.contextValues, false);
-          if (outcome instanceof ConnectError) {
-            return Promise.reject(outcome);
-          }
-          if (outcome !== undefined) {
-            return intercept(next, req, outcome);
-          }
-        } catch (err) {
-          return Promise.reject(err);
-        }
+      const exp = req.contextValues.get(claimsKey)?.exp;
+      if (!req.stream || !endStreamsAtExpiry || typeof exp !== "number") {
+        return await next(req);
       }
-      return next(req);
+      return await endAtExpiry(next, req, (exp + verifier.clockTolerance) * 1000, () => {
+        const error = new AuthError("ERR_TOKEN_EXPIRED");
+        const claims = req.contextValues.get(claimsKey);
+        return refuse(error, rules.ruleFor(req.method).name, protocol, claims);
+      });
     },
   };
-
-  async function intercept(
-    next: Parameters<Interceptor>[0],
-    req: UnaryRequest | StreamRequest,
-    pending?: Promise<void>,
-  ) {
-    const protocol = protocolOf(req.header.get("content-type"));
-    if (pending !== undefined) {
-      await pending;
-    } else if (req.contextValues.get(decidedBy) !== self) {
-      const outcome = authenticate(req.method, req.header, protocol, req.contextValues, false);
-      if (outcome instanceof ConnectError) {
-        throw outcome;
-      }
-      await outcome;
-    }
-    const res = await next(req);
-    if (!res.stream || !endStreamsAtExpiry) {
-      return res;
-    }
-    const exp = req.contextValues.get(claimsKey)?.exp;
-    if (typeof exp !== "number") {
-      return res;
-    }
-    const method = rules.ruleFor(req.method).name;
-    const deadlineMs = (exp + verifier.clockTolerance) * 1000;
-    const message = endAtExpiry(res.message, deadlineMs, () => {
-      const error = new AuthError("ERR_TOKEN_EXPIRED");
-      const subject = subjectOf(req.contextValues.get(claimsKey));
-      notify(onDenied, { reason: error.code, error, method, protocol, subject });
-      return toConnectError(error, failureCode);
-    });
-    return { ...res, message };
-  }
 }
 
 /**
@@ -325,14 +167,6 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
  */
 export function jwtInterceptor(options: JwtAuthOptions): Interceptor {
   return createJwtAuth(options).interceptor;
-}
-
-/** What a call was admitted with; a refusal is thrown, for the promise being settled. */
-function orThrow(outcome: Admitted | ConnectError): Admitted {
-  if (outcome instanceof ConnectError) {
-    throw outcome;
-  }
-  return outcome;
 }
 
 function subjectOf(claims: JwtClaims | undefined): string | undefined {

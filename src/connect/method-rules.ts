@@ -7,6 +7,7 @@ import {
 import type { ClaimSets } from "../core/claim-sets.js";
 import type { JwtClaims } from "../core/claims.js";
 import { AuthError } from "../core/errors.js";
+import { inOptionsOf } from "../core/options.js";
 import { type CompiledRule, compileRule, type Rule } from "../core/rules.js";
 
 /** Where a method's rule came from, in order of precedence. */
@@ -32,21 +33,27 @@ export interface AssertRulesOptions {
   requireExplicit?: boolean;
 }
 
-/** A method's compiled rule, and its name, `"pkg.Service/Method"`, made once. */
+/** A method's name, `"pkg.Service/Method"`, its compiled rule, and where the rule came from. */
 export interface MethodRule {
-  readonly rule: CompiledRule;
   readonly name: string;
+  readonly rule: CompiledRule;
+  readonly source: RuleSource;
 }
 
 /** The compiled rules of a server, looked up per method. */
 export interface RuleBook {
-  /**
-   * The method's compiled rule and its name; a rule that does not compile
-   * yields one that refuses.
-   */
+  /** The method's rule, compiled once; a rule that does not compile refuses every call. */
   ruleFor(method: DescMethod): MethodRule;
   /** Compiles every rule of these services now and throws a TypeError listing each problem. */
   assertRules(services: readonly DescService[], options?: AssertRulesOptions): void;
+}
+
+/** A rule as written, before it is compiled: what it says, where, and how messages name it. */
+interface RuleDefinition {
+  readonly rule: Rule;
+  readonly source: RuleSource;
+  /** How a message names the rule: `rules["pkg.Service/*"]`, or `pkg.Service/Method (method option)`. */
+  readonly label: string;
 }
 
 const methodName =
@@ -55,80 +62,91 @@ const methodName =
 /**
  * createRuleBook checks the rules given in code at construction, and reads a
  * method's proto options the first time the method is called, compiling each
- * rule once.
+ * rule once. A rule comes from one of four sources, in this order: code
+ * (`rules`, `publicMethods`), the method's option, its service's option, and
+ * `defaultRule`.
  */
 export function createRuleBook(
   options: RuleOptions,
   sets: (claims: JwtClaims) => ClaimSets,
-  where: string,
 ): RuleBook {
-  const code = new Map<string, Rule>();
+  const inCode = new Map<string, RuleDefinition>();
   for (const [name, rule] of Object.entries(options.rules ?? {})) {
-    code.set(checkName(name, `${where}: rules`), rule);
+    inCode.set(checkName(name, "rules"), { rule, source: "code", label: `rules["${name}"]` });
   }
   const publicMethods = options.publicMethods ?? [];
   if (!Array.isArray(publicMethods)) {
     throw new TypeError(
-      `${where}: publicMethods must be an array like ["pkg.Service/Method", "pkg.Service/*"]`,
+      'publicMethods must be an array like ["pkg.Service/Method", "pkg.Service/*"]',
     );
   }
   for (const name of publicMethods) {
-    if (Object.hasOwn(options.rules ?? {}, checkName(name, `${where}: publicMethods`))) {
-      throw new TypeError(`${where}: ${name} is in both publicMethods and rules; keep one`);
+    if (Object.hasOwn(options.rules ?? {}, checkName(name, "publicMethods"))) {
+      throw new TypeError(`${name} is in both publicMethods and rules; keep one`);
     }
-    code.set(name, { public: true });
+    inCode.set(name, { rule: { public: true }, source: "code", label: `publicMethods "${name}"` });
   }
+  const fallback: RuleDefinition = {
+    rule: options.defaultRule ?? {},
+    source: "default",
+    label: "defaultRule",
+  };
   // Rules in code are compiled now, so that their mistakes surface at construction.
-  const compiledCode = new Map(
-    [...code].map(([name, rule]) => [name, compileRule(rule, sets, `${where}: rules["${name}"]`)]),
-  );
-  const fallback = compileRule(options.defaultRule ?? {}, sets, `${where}: defaultRule`);
-  const memo = new WeakMap<DescMethod, MethodRule & { source: RuleSource }>();
+  const compiled = new Map<RuleDefinition, CompiledRule>();
+  for (const definition of [...inCode.values(), fallback]) {
+    compiled.set(definition, compile(definition));
+  }
+  const byMethod = new WeakMap<DescMethod, MethodRule>();
 
-  /** The rule for `method`, whose full name is `label`, and where it came from. */
-  function resolve(method: DescMethod, label: string): { rule: CompiledRule; source: RuleSource } {
-    const inCode = compiledCode.get(label) ?? compiledCode.get(`${method.parent.typeName}/*`);
-    if (inCode !== undefined) {
-      return { rule: inCode, source: "code" };
+  function compile(definition: RuleDefinition): CompiledRule {
+    let rule = compiled.get(definition);
+    if (rule === undefined) {
+      rule = inOptionsOf(definition.label, () => compileRule(definition.rule, sets));
+      compiled.set(definition, rule);
+    }
+    return rule;
+  }
+
+  /** The rule that applies to `method`, as written, from the first source that has one. */
+  function definitionFor(method: DescMethod, name: string): RuleDefinition {
+    const fromCode = inCode.get(name) ?? inCode.get(`${method.parent.typeName}/*`);
+    if (fromCode !== undefined) {
+      return fromCode;
     }
     if (hasOption(method, methodRule)) {
-      return {
-        rule: compileRule(fromProto(getOption(method, methodRule)), sets, label),
-        source: "method option",
-      };
+      const rule = fromProto(getOption(method, methodRule));
+      return { rule, source: "method option", label: `${name} (method option)` };
     }
     if (hasOption(method.parent, default_rule)) {
-      return {
-        rule: compileRule(fromProto(getOption(method.parent, default_rule)), sets, label),
-        source: "service option",
-      };
+      const rule = fromProto(getOption(method.parent, default_rule));
+      return { rule, source: "service option", label: `${name} (service option)` };
     }
-    return { rule: fallback, source: "default" };
-  }
-
-  function lookup(method: DescMethod) {
-    let entry = memo.get(method);
-    if (entry === undefined) {
-      const name = fullName(method);
-      try {
-        entry = { ...resolve(method, name), name };
-      } catch (err) {
-        // A rule that does not compile refuses every call, and says why once to onDenied.
-        const failure = new AuthError("ERR_RULE_FAILED", { cause: err });
-        entry = { rule: { public: false, decide: () => failure }, source: "method option", name };
-      }
-      memo.set(method, entry);
-    }
-    return entry;
+    return fallback;
   }
 
   return {
-    ruleFor: lookup,
+    ruleFor(method) {
+      let found = byMethod.get(method);
+      if (found === undefined) {
+        const name = fullName(method);
+        const definition = definitionFor(method, name);
+        let rule: CompiledRule;
+        try {
+          rule = compile(definition);
+        } catch (err) {
+          // A rule that does not compile refuses every call, and says why to onDenied.
+          rule = refusingRule(new AuthError("ERR_RULE_FAILED", { cause: err }));
+        }
+        found = { name, rule, source: definition.source };
+        byMethod.set(method, found);
+      }
+      return found;
+    },
     assertRules(services, { requireExplicit = false } = {}) {
       const problems: string[] = [];
       for (const service of services) {
         // A rule in code for a method the service does not have guards nothing: likely a typo.
-        for (const name of code.keys()) {
+        for (const name of inCode.keys()) {
           const [serviceName, method] = name.split("/");
           if (
             serviceName === service.typeName &&
@@ -140,13 +158,14 @@ export function createRuleBook(
         }
         for (const method of service.methods) {
           const name = fullName(method);
+          const definition = definitionFor(method, name);
           try {
-            const { source } = resolve(method, name);
-            if (requireExplicit && source === "default") {
-              problems.push(`${name} has no explicit rule`);
-            }
+            compile(definition);
           } catch (err) {
             problems.push(err instanceof Error ? err.message : String(err));
+          }
+          if (requireExplicit && definition.source === "default") {
+            problems.push(`${name} has no explicit rule`);
           }
         }
       }
@@ -159,10 +178,17 @@ export function createRuleBook(
   };
 }
 
-function checkName(name: unknown, where: string): string {
+function refusingRule(failure: AuthError): CompiledRule {
+  return {
+    public: false,
+    authorize: () => Promise.reject(failure),
+  };
+}
+
+function checkName(name: unknown, option: string): string {
   if (typeof name !== "string" || !methodName.test(name)) {
     throw new TypeError(
-      `${where}: ${JSON.stringify(name)} is not "pkg.Service/Method" or "pkg.Service/*" (no leading slash)`,
+      `${option}: ${JSON.stringify(name)} is not "pkg.Service/Method" or "pkg.Service/*" (no leading slash)`,
     );
   }
   return name;

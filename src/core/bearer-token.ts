@@ -9,9 +9,11 @@ const compactJws = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /**
  * isCompactJws tells whether a string is a compact JWS in canonical base64url:
  * three segments, no padding or whitespace, and no stray bits in the last
- * character of a segment. Without that last rule one token has up to 16
- * spellings that decode alike, and anything keyed on the token string (the
- * cache, a denylist) could be sidestepped.
+ * character of a segment. Without that last rule a segment has up to 16
+ * spellings that decode alike; with it, the claims decoded before the
+ * signature check are the very bytes the signature covers. (It does not make
+ * a token one string: an ECDSA signature has a second valid form. Key
+ * denylists on `jti`, never on the token.)
  */
 export function isCompactJws(token: string): boolean {
   if (!compactJws.test(token)) {
@@ -67,9 +69,6 @@ export function parseBearerToken(
     throw new TypeError("parseBearerToken: maxTokenSize must be a positive integer");
   }
   const token = readBearerToken(value, maxTokenSize);
-  if (token instanceof AuthError) {
-    throw token;
-  }
   if (!isCompactJws(token)) {
     throw new AuthError("ERR_TOKEN_MALFORMED");
   }
@@ -78,34 +77,27 @@ export function parseBearerToken(
 
 /**
  * readBearerToken is {@link parseBearerToken} without the compact-JWS syntax
- * check, for the adapter, which hands the token straight to the verifier: the
- * verifier makes that check itself, after its cache (a cached token passed it
- * when it was verified), so a cache hit does not scan the token twice. The
- * refusals and their order are the same. A refusal is returned, not thrown:
- * the adapter refuses the call without a throw to catch. Not part of the
- * package's API.
+ * check, which the verifier makes itself: the adapter hands it the token as
+ * it comes. Not part of the package's API.
  */
-export function readBearerToken(
-  value: string | null | undefined,
-  maxTokenSize: number,
-): string | AuthError {
+export function readBearerToken(value: string | null | undefined, maxTokenSize: number): string {
   if (value === null || value === undefined || value === "") {
-    return new AuthError("ERR_TOKEN_MISSING");
+    throw new AuthError("ERR_TOKEN_MISSING");
   }
   // The scheme and the spaces before the token are small; anything beyond
   // this bound cannot hold a token within the cap.
   if (value.length > maxTokenSize + 64) {
-    return new AuthError(isBearerScheme(value) ? "ERR_TOKEN_TOO_LARGE" : "ERR_TOKEN_MISSING");
+    throw new AuthError(isBearerScheme(value) ? "ERR_TOKEN_TOO_LARGE" : "ERR_TOKEN_MISSING");
   }
   if (!isBearerScheme(value)) {
-    return new AuthError("ERR_TOKEN_MISSING");
+    throw new AuthError("ERR_TOKEN_MISSING");
   }
   if (value.length === 6) {
-    return new AuthError("ERR_AUTHORIZATION_MALFORMED");
+    throw new AuthError("ERR_AUTHORIZATION_MALFORMED");
   }
   if (value.charCodeAt(6) !== 0x20) {
     // "Bearerxyz" is another scheme; "Bearer\t...", or any other space, is malformed.
-    return new AuthError(
+    throw new AuthError(
       /\s/.test(value.charAt(6)) ? "ERR_AUTHORIZATION_MALFORMED" : "ERR_TOKEN_MISSING",
     );
   }
@@ -115,10 +107,10 @@ export function readBearerToken(
   }
   const token = value.slice(start);
   if (token === "" || /[\s,]/.test(token)) {
-    return new AuthError("ERR_AUTHORIZATION_MALFORMED");
+    throw new AuthError("ERR_AUTHORIZATION_MALFORMED");
   }
   if (token.length > maxTokenSize) {
-    return new AuthError("ERR_TOKEN_TOO_LARGE");
+    throw new AuthError("ERR_TOKEN_TOO_LARGE");
   }
   return token;
 }

@@ -23,8 +23,8 @@ const env = celEnv({
  * variables rules offer (`claims`, `scopes`, `roles`, `method`), and returns
  * its program. A broken expression throws a `TypeError` naming `where`.
  */
-export function compileCel(expr: string, where: string): CelProgram {
-  const program = compileExpr(expr, where);
+export function compileCel(expr: string): CelProgram {
+  const program = compileExpr(expr);
   return (claims, sets, method) => {
     const result = program({
       claims: celClaims(claims),
@@ -36,19 +36,19 @@ export function compileCel(expr: string, where: string): CelProgram {
   };
 }
 
-function compileExpr(expr: string, where: string) {
+function compileExpr(expr: string) {
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(expr);
   } catch (err) {
     throw new TypeError(
-      `${where}: the CEL expression ${JSON.stringify(expr)} does not compile: ${String(err)}`,
+      `the CEL expression ${JSON.stringify(expr)} does not compile: ${String(err)}`,
     );
   }
   const unknown = freeNames(parsed.expr).filter((name) => !celVariables.includes(name));
   if (unknown.length > 0) {
     throw new TypeError(
-      `${where}: the CEL expression ${JSON.stringify(expr)} uses ${unknown.join(", ")}; it can use ${celVariables.join(", ")}`,
+      `the CEL expression ${JSON.stringify(expr)} uses ${unknown.join(", ")}; it can use ${celVariables.join(", ")}`,
     );
   }
   return plan(env, parsed);

@@ -37,15 +37,14 @@ const defaultRoleClaims: readonly ClaimPath[] = ["roles", "realm_access.roles", 
 export function createClaimSets(
   options: ClaimSetOptions,
   audiences: readonly string[],
-  where: string,
 ): (claims: JwtClaims) => ClaimSets {
-  const scopePaths = paths(options.scopeClaims ?? defaultScopeClaims, `${where}: scopeClaims`);
+  const scopePaths = paths(options.scopeClaims ?? defaultScopeClaims, "scopeClaims");
   const rolePaths = paths(
     options.roleClaims ?? [
       ...defaultRoleClaims,
       ...audiences.map((aud) => ["resource_access", aud, "roles"]),
     ],
-    `${where}: roleClaims`,
+    "roleClaims",
   );
   const memo = new WeakMap<JwtClaims, ClaimSets>();
   return (claims) => {
@@ -58,10 +57,10 @@ export function createClaimSets(
   };
 }
 
-function paths(list: readonly ClaimPath[], where: string): (readonly string[])[] {
+function paths(list: readonly ClaimPath[], option: string): (readonly string[])[] {
   if (!Array.isArray(list)) {
     throw new TypeError(
-      `${where} must be an array of claim paths, e.g. ["scope", "realm_access.roles"]`,
+      `${option} must be an array of claim paths, e.g. ["scope", "realm_access.roles"]`,
     );
   }
   return list.map((path) => {
@@ -72,7 +71,7 @@ function paths(list: readonly ClaimPath[], where: string): (readonly string[])[]
       segments.some((s) => typeof s !== "string" || s === "")
     ) {
       throw new TypeError(
-        `${where}: ${JSON.stringify(path)} is not a claim path like "realm_access.roles"`,
+        `${option}: ${JSON.stringify(path)} is not a claim path like "realm_access.roles"`,
       );
     }
     return segments;

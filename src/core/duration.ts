@@ -10,7 +10,7 @@ const units = { s: 1, m: 60, h: 3600, d: 86400 } as const;
  * parseDuration turns a {@link Duration} into seconds, and throws a `TypeError`
  * naming the option for anything else. `undefined` stays `undefined`.
  */
-export function parseDuration(value: Duration | undefined, where: string): number | undefined {
+export function parseDuration(value: Duration | undefined, option: string): number | undefined {
   if (value === undefined) {
     return undefined;
   }
@@ -25,6 +25,6 @@ export function parseDuration(value: Duration | undefined, where: string): numbe
     }
   }
   throw new TypeError(
-    `${where} must be seconds (a number >= 0) or a string like "30s", "15m", "1h"`,
+    `${option} must be seconds (a number >= 0) or a string like "30s", "15m", "1h"`,
   );
 }

@@ -67,9 +67,7 @@ export type BearerChallenge = "none" | "invalid_request" | "invalid_token" | "in
  * claim value or a message of the underlying JOSE library. The original error,
  * if any, is kept in `cause` for server-side diagnosis only.
  *
- * A refusal is an outcome, not a fault: an AuthError carries no stack trace
- * (it would show only the library's insides, and capturing one is most of
- * what a refusal would cost). Tell refusals apart by `code`.
+ * Tell refusals apart by `code`.
  *
  * @example
  * ```ts
@@ -115,12 +113,7 @@ export class AuthError extends Error {
    * caller can put a token or claim into it by mistake.
    */
   constructor(code: AuthErrorCode, options?: { cause?: unknown; scope?: string }) {
-    const restore = suspendStackTraces();
-    try {
-      super(messageOf(code), options?.cause === undefined ? undefined : { cause: options.cause });
-    } finally {
-      restore();
-    }
+    super(messageOf(code), options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.scope = options?.scope;
   }
@@ -134,52 +127,22 @@ Object.defineProperty(AuthError.prototype, "name", { value: "AuthError", enumera
  */
 export function safeCause(err: unknown): Error {
   if (!(err instanceof Error)) {
-    return withoutStack(() => new Error("non-error thrown"));
+    return new Error("non-error thrown");
   }
   const { code, claim, reason } = err as { code?: unknown; claim?: unknown; reason?: unknown };
-  const detail = [code, claim, reason].filter((s) => typeof s === "string").join(" ");
-  // The stack of this stand-in would only show safeCause itself.
-  const cause = withoutStack(() => new Error(detail));
+  const cause = new Error([code, claim, reason].filter((s) => typeof s === "string").join(" "));
   cause.name = err.name;
   return cause;
 }
 
 /**
- * withoutStack makes an error without capturing a stack trace, for errors
- * whose stack would show nothing but this library's insides: the stand-in
- * cause above, the ConnectError of a refusal (clients get its code, message
- * and metadata, never its stack), a parse error that is thrown away. On a
- * refusal, inside a server's deep async stack, each capture costs about 5 µs,
- * a good part of what refusing costs. Where the limit cannot be changed, the
- * error gets its stack as usual.
+ * asAuthError returns `err` when it is an AuthError, and otherwise the
+ * refusal `code` with the error's safe cause: what fails unexpectedly while a
+ * token is judged refuses the token (fail closed).
  */
-export function withoutStack<T>(make: () => T): T {
-  const restore = suspendStackTraces();
-  try {
-    return make();
-  } finally {
-    restore();
-  }
+export function asAuthError(err: unknown, code: AuthErrorCode = "ERR_TOKEN_INVALID"): AuthError {
+  return err instanceof AuthError ? err : new AuthError(code, { cause: safeCause(err) });
 }
-
-/**
- * Turns stack capture off (`Error.stackTraceLimit = 0`) and returns what turns
- * it back on; where the limit cannot be changed (frozen intrinsics), nothing
- * changes and the errors get their stacks.
- */
-function suspendStackTraces(): () => void {
-  const limit = Error.stackTraceLimit;
-  try {
-    Error.stackTraceLimit = 0;
-  } catch {
-    return keepStackTraces;
-  }
-  return () => {
-    Error.stackTraceLimit = limit;
-  };
-}
-
-function keepStackTraces() {}
 
 function messageOf(code: AuthErrorCode): string {
   switch (code) {

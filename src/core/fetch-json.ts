@@ -24,7 +24,7 @@ export class KeySetError extends Error {
  */
 export async function fetchJson(url: URL, limits: FetchLimits): Promise<Record<string, unknown>> {
   const signal = AbortSignal.timeout(limits.timeoutMs);
-  const where = url.origin + url.pathname;
+  const source = url.origin + url.pathname;
   let body: string;
   try {
     const res = await fetch(url, {
@@ -34,14 +34,14 @@ export async function fetchJson(url: URL, limits: FetchLimits): Promise<Record<s
     });
     if (res.status !== 200) {
       await res.body?.cancel().catch(() => {});
-      throw new KeySetError(`${where} answered HTTP ${res.status}`);
+      throw new KeySetError(`${source} answered HTTP ${res.status}`);
     }
     const length = Number(res.headers.get("content-length") ?? 0);
     if (length > limits.maxBodyBytes) {
       await res.body?.cancel().catch(() => {});
-      throw new KeySetError(`${where} sent more than ${limits.maxBodyBytes} bytes`);
+      throw new KeySetError(`${source} sent more than ${limits.maxBodyBytes} bytes`);
     }
-    body = await readCapped(res, limits.maxBodyBytes, where);
+    body = await readCapped(res, limits.maxBodyBytes, source);
   } catch (err) {
     if (err instanceof KeySetError) {
       throw err;
@@ -49,21 +49,21 @@ export async function fetchJson(url: URL, limits: FetchLimits): Promise<Record<s
     const reason = signal.aborted
       ? `timed out after ${limits.timeoutMs} ms`
       : "could not be fetched";
-    throw new KeySetError(`${where} ${reason}`, { cause: err });
+    throw new KeySetError(`${source} ${reason}`, { cause: err });
   }
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch {
-    throw new KeySetError(`${where} did not answer with JSON`);
+    throw new KeySetError(`${source} did not answer with JSON`);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw new KeySetError(`${where} did not answer with a JSON object`);
+    throw new KeySetError(`${source} did not answer with a JSON object`);
   }
   return json as Record<string, unknown>;
 }
 
-async function readCapped(res: Response, maxBytes: number, where: string): Promise<string> {
+async function readCapped(res: Response, maxBytes: number, source: string): Promise<string> {
   const reader = res.body?.getReader();
   if (reader === undefined) {
     return "";
@@ -79,7 +79,7 @@ async function readCapped(res: Response, maxBytes: number, where: string): Promi
     total += value.byteLength;
     if (total > maxBytes) {
       await reader.cancel().catch(() => {});
-      throw new KeySetError(`${where} sent more than ${maxBytes} bytes`);
+      throw new KeySetError(`${source} sent more than ${maxBytes} bytes`);
     }
     text += decoder.decode(value, { stream: true });
   }
@@ -90,19 +90,19 @@ async function readCapped(res: Response, maxBytes: number, where: string): Promi
  * checkUrl parses a URL for key material: HTTPS, or HTTP on a loopback
  * address (for development and tests), nothing else.
  */
-export function checkUrl(value: string | URL, where: string): URL {
+export function checkUrl(value: string | URL, source: string): URL {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new TypeError(`${where} is not a valid URL`);
+    throw new TypeError(`${source} is not a valid URL`);
   }
   // The URL parser writes every IPv4 address as four decimal numbers, so a
   // name that merely starts with "127." (127.0.0.1.nip.io) is not taken for one.
   const loopback =
     ["localhost", "[::1]"].includes(url.hostname) || /^127(\.\d{1,3}){3}$/.test(url.hostname);
   if (url.protocol !== "https:" && !(url.protocol === "http:" && loopback)) {
-    throw new TypeError(`${where} must use https (http is allowed only for loopback addresses)`);
+    throw new TypeError(`${source} must use https (http is allowed only for loopback addresses)`);
   }
   return url;
 }

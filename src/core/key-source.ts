@@ -69,102 +69,92 @@ const sources = ["secret", "publicKey", "jwks", "jwksUrl", "issuerUrl"] as const
  * resolveKeySource checks the key options and returns what jose verifies with.
  * Every mistake throws a `TypeError` that says how to fix the call.
  */
-export function resolveKeySource(
-  options: KeySourceOptions,
-  limits: RemoteKeySetLimits,
-  where: string,
-): KeySource {
+export function resolveKeySource(options: KeySourceOptions, limits: RemoteKeySetLimits): KeySource {
   const given = sources.filter((k) => options[k] !== undefined);
   if (given.length !== 1) {
     const list = "`secret`, `publicKey`, `jwks`, `jwksUrl` or `issuerUrl`";
     throw new TypeError(
       given.length === 0
-        ? `${where}: no key source; pass one of ${list}`
-        : `${where}: pass only one of ${list}, not ${given.join(" and ")}`,
+        ? `no key source; pass one of ${list}`
+        : `pass only one of ${list}, not ${given.join(" and ")}`,
     );
   }
-  const algorithms = checkAlgorithmNames(options.algorithms, where);
+  const algorithms = checkAlgorithmNames(options.algorithms);
   if (options.secret !== undefined) {
-    return resolveSecret(options.secret, algorithms, where);
+    return resolveSecret(options.secret, algorithms);
   }
   if (options.publicKey !== undefined) {
-    const key = toPublicKey(options.publicKey, `${where}: publicKey`);
+    const key = toPublicKey(options.publicKey, "publicKey");
     const jwkAlg = isJwk(options.publicKey) ? options.publicKey.alg : undefined;
     return {
       key: key.key,
-      algorithms: checkKeyAlgorithms([{ key, jwkAlg }], algorithms, `${where}: publicKey`),
+      algorithms: checkKeyAlgorithms([{ key, jwkAlg }], algorithms, "publicKey"),
     };
   }
   if (options.jwks !== undefined) {
     const jwks = options.jwks;
     if (!Array.isArray(jwks?.keys) || jwks.keys.length === 0) {
-      throw new TypeError(
-        `${where}: jwks must be a JWK set with at least one key: { keys: [...] }`,
-      );
+      throw new TypeError(`jwks must be a JWK set with at least one key: { keys: [...] }`);
     }
     const keys = jwks.keys.map((jwk, i) => ({
-      key: toPublicKey(jwk, `${where}: jwks.keys[${i}]`),
+      key: toPublicKey(jwk, `jwks.keys[${i}]`),
       jwkAlg: jwk.alg,
     }));
     return {
       key: createLocalJWKSet(jwks),
-      algorithms: checkKeyAlgorithms(keys, algorithms, `${where}: jwks`),
+      algorithms: checkKeyAlgorithms(keys, algorithms, "jwks"),
     };
   }
   if (algorithms?.some((alg) => alg in hmacAlgorithms)) {
-    throw new TypeError(`${where}: remote keys verify asymmetric algorithms only, not HS*`);
+    throw new TypeError(`remote keys verify asymmetric algorithms only, not HS*`);
   }
   let locate: () => Promise<URL>;
   if (options.jwksUrl !== undefined) {
-    const url = checkUrl(options.jwksUrl, `${where}: jwksUrl`);
+    const url = checkUrl(options.jwksUrl, "jwksUrl");
     locate = () => Promise.resolve(url);
   } else {
-    locate = discoverJwksUri(checkIssuerUrl(options.issuerUrl, where), limits);
+    locate = discoverJwksUri(checkIssuerUrl(options.issuerUrl), limits);
   }
   const remote = createRemoteKeySet(locate, limits);
   return { key: remote.getKey, algorithms: algorithms ?? allAsymmetric, warmUp: remote.warmUp };
 }
 
-function checkIssuerUrl(value: unknown, where: string): string {
+function checkIssuerUrl(value: unknown): string {
   if (typeof value !== "string") {
-    throw new TypeError(`${where}: issuerUrl must be a string such as "https://auth.example.com/"`);
+    throw new TypeError(`issuerUrl must be a string such as "https://auth.example.com/"`);
   }
-  checkUrl(value, `${where}: issuerUrl`);
+  checkUrl(value, "issuerUrl");
   return value;
 }
 
-function checkAlgorithmNames(algorithms: readonly string[] | undefined, where: string) {
+function checkAlgorithmNames(algorithms: readonly string[] | undefined) {
   if (algorithms === undefined) {
     return undefined;
   }
   if (!Array.isArray(algorithms) || algorithms.length === 0) {
-    throw new TypeError(`${where}: algorithms must be a non-empty array, e.g. ["ES256"]`);
+    throw new TypeError(`algorithms must be a non-empty array, e.g. ["ES256"]`);
   }
   for (const alg of algorithms) {
     if (!supported.includes(alg)) {
       throw new TypeError(
-        `${where}: algorithm ${JSON.stringify(alg)} is not supported; use some of ${supported.join(", ")}`,
+        `algorithm ${JSON.stringify(alg)} is not supported; use some of ${supported.join(", ")}`,
       );
     }
   }
   return [...new Set(algorithms)];
 }
 
-function resolveSecret(
-  secret: string | Uint8Array,
-  algorithms: string[] | undefined,
-  where: string,
-) {
+function resolveSecret(secret: string | Uint8Array, algorithms: string[] | undefined) {
   const bytes = typeof secret === "string" ? new TextEncoder().encode(secret) : secret;
   if (!(bytes instanceof Uint8Array)) {
-    throw new TypeError(`${where}: secret must be a string or a Uint8Array`);
+    throw new TypeError(`secret must be a string or a Uint8Array`);
   }
   if (bytes.byteLength === 0) {
-    throw new TypeError(`${where}: secret is empty; is the variable it is read from set?`);
+    throw new TypeError(`secret is empty; is the variable it is read from set?`);
   }
   if (bytes.byteLength < 32) {
     throw new TypeError(
-      `${where}: secret has ${bytes.byteLength} bytes; HMAC secrets need at least 32 random bytes`,
+      `secret has ${bytes.byteLength} bytes; HMAC secrets need at least 32 random bytes`,
     );
   }
   const fitting = Object.entries(hmacAlgorithms)
@@ -173,12 +163,12 @@ function resolveSecret(
   for (const alg of algorithms ?? []) {
     if (!(alg in hmacAlgorithms)) {
       throw new TypeError(
-        `${where}: algorithm ${alg} needs a public key, not a secret; allow only HS256, HS384 or HS512 with \`secret\``,
+        `algorithm ${alg} needs a public key, not a secret; allow only HS256, HS384 or HS512 with \`secret\``,
       );
     }
     if (!fitting.includes(alg)) {
       throw new TypeError(
-        `${where}: ${alg} needs a secret of at least ${hmacAlgorithms[alg as keyof typeof hmacAlgorithms]} bytes`,
+        `${alg} needs a secret of at least ${hmacAlgorithms[alg as keyof typeof hmacAlgorithms]} bytes`,
       );
     }
   }

@@ -56,50 +56,50 @@ export interface PublicKey {
  * CryptoKey) and throws a `TypeError` naming the fix for private, symmetric,
  * weak or unreadable keys.
  */
-export function toPublicKey(input: unknown, where: string): PublicKey {
+export function toPublicKey(input: unknown, option: string): PublicKey {
   if (typeof CryptoKey !== "undefined" && input instanceof CryptoKey && !input.extractable) {
-    return fromCryptoKey(input, where);
+    return fromCryptoKey(input, option);
   }
   if (input === "") {
-    throw new TypeError(`${where} is empty; is the variable it is read from set?`);
+    throw new TypeError(`${option} is empty; is the variable it is read from set?`);
   }
   let key: KeyObject;
   try {
     if (typeof input === "string") {
       if (/PRIVATE KEY-----/.test(input)) {
-        throw new TypeError(`${where} is a private key; pass the public key (SPKI PEM) instead`);
+        throw new TypeError(`${option} is a private key; pass the public key (SPKI PEM) instead`);
       }
       key = createPublicKey(input);
     } else if (input instanceof KeyObject) {
       key = input;
     } else if (isJwk(input)) {
       if (input.kty === "oct") {
-        throw new TypeError(`${where} is a symmetric JWK; pass its bytes as \`secret\` instead`);
+        throw new TypeError(`${option} is a symmetric JWK; pass its bytes as \`secret\` instead`);
       }
       if ("d" in input) {
-        throw new TypeError(`${where} holds a private key; pass only the public members`);
+        throw new TypeError(`${option} holds a private key; pass only the public members`);
       }
       key = createPublicKey({ key: input as JsonWebKey, format: "jwk" });
     } else if (typeof CryptoKey !== "undefined" && input instanceof CryptoKey) {
       key = KeyObject.from(input);
     } else {
-      throw new TypeError(`${where} must be a PEM string, a JWK, a KeyObject or a CryptoKey`);
+      throw new TypeError(`${option} must be a PEM string, a JWK, a KeyObject or a CryptoKey`);
     }
   } catch (err) {
-    if (err instanceof TypeError && err.message.startsWith(where)) {
+    if (err instanceof TypeError && err.message.startsWith(option)) {
       throw err;
     }
-    throw new TypeError(`${where} is not a valid public key (PEM, JWK, KeyObject or CryptoKey)`, {
+    throw new TypeError(`${option} is not a valid public key (PEM, JWK, KeyObject or CryptoKey)`, {
       cause: err,
     });
   }
   if (key.type !== "public") {
-    throw new TypeError(`${where} is a ${key.type} key; pass the public key instead`);
+    throw new TypeError(`${option} is a ${key.type} key; pass the public key instead`);
   }
   const modulusLength = key.asymmetricKeyDetails?.modulusLength;
   if (modulusLength !== undefined && modulusLength < 2048) {
     throw new TypeError(
-      `${where} is a ${modulusLength}-bit RSA key; RSA keys need at least 2048 bits`,
+      `${option} is a ${modulusLength}-bit RSA key; RSA keys need at least 2048 bits`,
     );
   }
   const type = key.asymmetricKeyType ?? "";
@@ -109,9 +109,9 @@ export function toPublicKey(input: unknown, where: string): PublicKey {
 
 // A non-extractable CryptoKey cannot become a KeyObject (DEP0204); its
 // algorithm tells everything, and binds it to one JWS algorithm.
-function fromCryptoKey(key: CryptoKey, where: string): PublicKey {
+function fromCryptoKey(key: CryptoKey, option: string): PublicKey {
   if (key.type !== "public") {
-    throw new TypeError(`${where} is a ${key.type} key; pass the public key instead`);
+    throw new TypeError(`${option} is a ${key.type} key; pass the public key instead`);
   }
   const algorithm = key.algorithm as {
     name: string;
@@ -121,7 +121,7 @@ function fromCryptoKey(key: CryptoKey, where: string): PublicKey {
   };
   if (algorithm.modulusLength !== undefined && algorithm.modulusLength < 2048) {
     throw new TypeError(
-      `${where} is a ${algorithm.modulusLength}-bit RSA key; RSA keys need at least 2048 bits`,
+      `${option} is a ${algorithm.modulusLength}-bit RSA key; RSA keys need at least 2048 bits`,
     );
   }
   const bits = algorithm.hash?.name.replace("SHA-", "") ?? "";
@@ -146,16 +146,16 @@ function fromCryptoKey(key: CryptoKey, where: string): PublicKey {
 export function checkKeyAlgorithms(
   keys: readonly { key: PublicKey; jwkAlg: string | undefined }[],
   algorithms: string[] | undefined,
-  where: string,
+  option: string,
 ): string[] {
   const usable = new Set<string>();
   for (const { key, jwkAlg } of keys) {
     const family = key.fits;
     if (family === undefined) {
-      throw new TypeError(`${where}: key type ${key.type} is not supported for JWT signatures`);
+      throw new TypeError(`${option}: key type ${key.type} is not supported for JWT signatures`);
     }
     if (jwkAlg !== undefined && !family.includes(jwkAlg)) {
-      throw new TypeError(`${where}: the JWK's alg ${jwkAlg} does not fit its key type`);
+      throw new TypeError(`${option}: the JWK's alg ${jwkAlg} does not fit its key type`);
     }
     for (const alg of jwkAlg === undefined ? family : [jwkAlg]) {
       usable.add(alg);
@@ -165,7 +165,7 @@ export function checkKeyAlgorithms(
     const named = keys.map((k) => k.jwkAlg);
     if (named.some((alg) => alg === undefined)) {
       throw new TypeError(
-        `${where}: set \`algorithms\` (e.g. ["${[...usable][0]}"]); it is required for public keys whose JWK names no alg`,
+        `${option}: set \`algorithms\` (e.g. ["${[...usable][0]}"]); it is required for public keys whose JWK names no alg`,
       );
     }
     return [...new Set(named as string[])];
@@ -173,7 +173,7 @@ export function checkKeyAlgorithms(
   for (const alg of algorithms) {
     if (!usable.has(alg)) {
       throw new TypeError(
-        `${where}: algorithm ${alg} cannot be verified with the configured key(s); they fit ${[...usable].join(", ")}`,
+        `${option}: algorithm ${alg} cannot be verified with the configured key(s); they fit ${[...usable].join(", ")}`,
       );
     }
   }

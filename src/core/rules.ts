@@ -54,11 +54,10 @@ export interface Rule {
 
 /** A rule checked and compiled for one method. */
 export interface CompiledRule {
+  /** No token needed (a token that is sent must still be valid). */
   readonly public: boolean;
-  /** Any valid token meets the rule: `decide` would admit every call, and need not be asked. */
-  readonly anyToken?: boolean;
-  /** Resolves to nothing when the claims meet the rule, else to the refusal. */
-  decide(claims: JwtClaims, call: CallInfo): AuthError | undefined | Promise<AuthError | undefined>;
+  /** Resolves when the claims meet the rule; rejects with the AuthError that refuses the call. */
+  authorize(claims: JwtClaims, call: CallInfo): Promise<void>;
 }
 
 const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]+$/; // RFC 6749 scope-token
@@ -74,71 +73,57 @@ const ruleFields = [
   "expr",
 ];
 /**
- * compileRule checks a rule and compiles it, once, for `where` (a method name
- * in messages). A mistake, a broken CEL expression included, throws a
- * `TypeError` naming the method.
+ * compileRule checks a rule and compiles it, once. A mistake, a broken CEL
+ * expression included, throws a `TypeError`; the caller says which method's
+ * rule it is, and where that rule came from.
  */
-export function compileRule(
-  rule: Rule,
-  sets: (claims: JwtClaims) => ClaimSets,
-  where: string,
-): CompiledRule {
+export function compileRule(rule: Rule, sets: (claims: JwtClaims) => ClaimSets): CompiledRule {
   if (typeof rule !== "object" || rule === null) {
     throw new TypeError(
-      `${where}: a rule is an object such as { scopes: ["notes:read"] } or { public: true }`,
+      `a rule is an object such as { scopes: ["notes:read"] } or { public: true }`,
     );
   }
   for (const field of Object.keys(rule)) {
     if (!ruleFields.includes(field)) {
-      throw new TypeError(
-        `${where}: unknown rule field "${field}"; a rule has ${ruleFields.join(", ")}`,
-      );
+      throw new TypeError(`unknown rule field "${field}"; a rule has ${ruleFields.join(", ")}`);
     }
   }
   const { public: isPublic = false, check, expr } = rule;
   if (typeof isPublic !== "boolean") {
-    throw new TypeError(`${where}: public must be true or false`);
+    throw new TypeError("public must be true or false");
   }
-  const scopes = list(rule.scopes, `${where}: scopes`, true);
-  const anyScopes = list(rule.anyScopes, `${where}: anyScopes`, true);
-  const roles = list(rule.roles, `${where}: roles`);
-  const anyRoles = list(rule.anyRoles, `${where}: anyRoles`);
-  const equals = claimValues(rule.claimEquals, `${where}: claimEquals`, [
-    "string",
-    "number",
-    "boolean",
-  ]);
-  const includes = claimValues(rule.claimIncludes, `${where}: claimIncludes`, ["string", "number"]);
+  const scopes = list(rule.scopes, "scopes", true);
+  const anyScopes = list(rule.anyScopes, "anyScopes", true);
+  const roles = list(rule.roles, "roles");
+  const anyRoles = list(rule.anyRoles, "anyRoles");
+  const equals = claimValues(rule.claimEquals, "claimEquals", ["string", "number", "boolean"]);
+  const includes = claimValues(rule.claimIncludes, "claimIncludes", ["string", "number"]);
   if (check !== undefined && typeof check !== "function") {
-    throw new TypeError(`${where}: check must be a function (claims, call) => boolean`);
+    throw new TypeError("check must be a function (claims, call) => boolean");
   }
   const program: CelProgram | undefined =
-    expr === undefined || expr === "" ? undefined : compileCel(expr, where);
+    expr === undefined || expr === "" ? undefined : compileCel(expr);
   const constrained =
     [scopes, anyScopes, roles, anyRoles].some((l) => l.length > 0) ||
     equals.length + includes.length > 0;
   if (isPublic && (constrained || check !== undefined || program !== undefined)) {
-    throw new TypeError(
-      `${where}: a public rule cannot also require scopes, roles, claims or checks`,
-    );
+    throw new TypeError("a public rule cannot also require scopes, roles, claims or checks");
   }
-  if (isPublic) {
-    return { public: true, decide: () => undefined };
-  }
-  if (!constrained && check === undefined && program === undefined) {
-    // `{}`: any valid token. Nothing to read, so no scope and role sets are
-    // built for the claims (nor kept alive beside them in the token cache).
-    return { public: false, anyToken: true, decide: () => undefined };
-  }
+  const readsClaims = constrained || check !== undefined || program !== undefined;
   return {
-    public: false,
-    decide(claims, call) {
+    public: isPublic,
+    async authorize(claims, call) {
+      // `{}` and public rules read nothing: no scope and role sets are built
+      // for their claims (nor kept alive beside them in the token cache).
+      if (!readsClaims) {
+        return;
+      }
       const { scopes: have, roles: held } = sets(claims);
       if (!scopes.every((s) => have.has(s))) {
-        return new AuthError("ERR_INSUFFICIENT_SCOPE", { scope: scopes.join(" ") });
+        throw new AuthError("ERR_INSUFFICIENT_SCOPE", { scope: scopes.join(" ") });
       }
       if (anyScopes.length > 0 && !anyScopes.some((s) => have.has(s))) {
-        return new AuthError("ERR_INSUFFICIENT_SCOPE", { scope: anyScopes.join(" ") });
+        throw new AuthError("ERR_INSUFFICIENT_SCOPE", { scope: anyScopes.join(" ") });
       }
       const claimsOk =
         roles.every((r) => held.has(r)) &&
@@ -146,23 +131,26 @@ export function compileRule(
         equals.every(([path, value]) => claimAt(claims, path) === value) &&
         includes.every(([path, value]) => contains(claimAt(claims, path), value));
       if (!claimsOk) {
-        return new AuthError("ERR_ACCESS_DENIED");
+        throw new AuthError("ERR_ACCESS_DENIED");
       }
       const verdict = program?.(claims, sets(claims), call.method) ?? "allow";
-      if (verdict !== "allow") {
+      if (verdict === "error") {
         // CEL's own message may quote claim values: only say that it failed.
-        return verdict === "error"
-          ? new AuthError("ERR_RULE_FAILED", { cause: new Error("CEL evaluation error") })
-          : new AuthError("ERR_ACCESS_DENIED");
+        throw new AuthError("ERR_RULE_FAILED", { cause: new Error("CEL evaluation error") });
       }
-      return check === undefined ? undefined : runCheck(check, claims, call);
+      if (verdict === "deny") {
+        throw new AuthError("ERR_ACCESS_DENIED");
+      }
+      if (check !== undefined) {
+        await runCheck(check, claims, call);
+      }
     },
   };
 }
 
 function claimValues(
   value: Readonly<Record<string, unknown>> | undefined,
-  where: string,
+  field: string,
   types: readonly string[],
 ): (readonly [readonly string[], string | number | boolean])[] {
   if (value === undefined) {
@@ -170,14 +158,14 @@ function claimValues(
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new TypeError(
-      `${where} must be an object of claim paths and values, e.g. { tenant: "acme" }`,
+      `${field} must be an object of claim paths and values, e.g. { tenant: "acme" }`,
     );
   }
   return Object.entries(value).map(([path, expected]) => {
     const segments = path.split(".");
     if (segments.some((s) => s === "")) {
       throw new TypeError(
-        `${where}: ${JSON.stringify(path)} is not a claim path like "org.tenant"`,
+        `${field}: ${JSON.stringify(path)} is not a claim path like "org.tenant"`,
       );
     }
     if (
@@ -185,7 +173,7 @@ function claimValues(
       (typeof expected === "number" && !Number.isFinite(expected))
     ) {
       throw new TypeError(
-        `${where}: the value for ${JSON.stringify(path)} must be a ${types.join(" or ")}`,
+        `${field}: the value for ${JSON.stringify(path)} must be a ${types.join(" or ")}`,
       );
     }
     return [segments, expected as string | number | boolean] as const;
@@ -193,16 +181,20 @@ function claimValues(
 }
 
 async function runCheck(check: NonNullable<Rule["check"]>, claims: JwtClaims, call: CallInfo) {
+  let allowed: boolean;
   try {
-    return (await check(claims, call)) === true ? undefined : new AuthError("ERR_ACCESS_DENIED");
+    allowed = (await check(claims, call)) === true;
   } catch (err) {
-    return new AuthError("ERR_RULE_FAILED", { cause: safeCause(err) });
+    throw new AuthError("ERR_RULE_FAILED", { cause: safeCause(err) });
+  }
+  if (!allowed) {
+    throw new AuthError("ERR_ACCESS_DENIED");
   }
 }
 
 function list(
   value: readonly string[] | undefined,
-  where: string,
+  field: string,
   scope = false,
 ): readonly string[] {
   if (value === undefined) {
@@ -213,7 +205,7 @@ function list(
     value.some((s) => typeof s !== "string" || !(scope ? scopeToken.test(s) : s !== ""))
   ) {
     throw new TypeError(
-      `${where} must be an array of ${scope ? "scope tokens (no spaces or quotes)" : "non-empty strings"}`,
+      `${field} must be an array of ${scope ? "scope tokens (no spaces or quotes)" : "non-empty strings"}`,
     );
   }
   return value;

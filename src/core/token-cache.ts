@@ -89,11 +89,13 @@ function valueBytes(value: unknown): number {
  * until the token's `exp` at the latest. (The verifier keeps a second, small
  * one of refused tokens and their reasons: `V` is then the reason.)
  *
- * A token is admitted on its second verification ({@link TokenCache.offer}):
- * the first one only leaves a 4-byte fingerprint in a fixed table. Tokens used
- * once (a client that fetches a token per call, a burst of logins) then never
- * displace the tokens in use, nor cost the memory and garbage collection of
- * entries that would only be evicted unread.
+ * A token is admitted on its second verification
+ * ({@link TokenCache.admitOnSecondSight}): the first one only leaves a 4-byte
+ * fingerprint in a fixed table. Tokens used once (a client that fetches a
+ * token per call, a burst of logins, a flood of fresh tokens) then never
+ * displace the tokens in use: a property the cache tests check, since a
+ * cache that a flood can empty would put every caller back on the signature
+ * check.
  */
 export class TokenCache<V = JwtClaims> {
   // The entries by token, and the same entries in a list from least to most
@@ -116,10 +118,10 @@ export class TokenCache<V = JwtClaims> {
   private readonly maxTtl: number;
   // Fingerprints of tokens verified once, twice as many slots as entries.
   // Each token has two slots: it is recorded in an empty one if it can, or
-  // else in either, in turn, so that two tokens sharing a slot and used by
-  // turns still find their own print soon.
-  private readonly seen: Int32Array;
-  private turn = 0;
+  // else in either, alternately, so that two tokens sharing a slot and used
+  // by turns still find their own fingerprint soon.
+  private readonly seenOnce: Int32Array;
+  private replaceSecondSlot = false;
 
   /** TokenCache's constructor; options are checked by the caller. */
   constructor(options: TokenCacheOptions = {}) {
@@ -130,7 +132,7 @@ export class TokenCache<V = JwtClaims> {
     while (slots < 2 * this.maxEntries && slots < 1 << 20) {
       slots *= 2;
     }
-    this.seen = new Int32Array(this.maxEntries === 0 ? 1 : slots);
+    this.seenOnce = new Int32Array(this.maxEntries === 0 ? 1 : slots);
   }
 
   /** How many tokens are cached. */
@@ -171,38 +173,38 @@ export class TokenCache<V = JwtClaims> {
   }
 
   /**
-   * offer caches a verified token if it was offered before (its fingerprint
-   * is still in the table), and otherwise only records its fingerprint.
-   * Returns whether the token was cached.
+   * admitOnSecondSight caches a verified token if it was verified before (its
+   * fingerprint is still in the table), and otherwise only records its
+   * fingerprint. Returns whether the token was cached.
    */
-  offer(token: string, value: V, exp: number, staleAt?: number): boolean {
+  admitOnSecondSight(token: string, value: V, exp: number, staleAt?: number): boolean {
     const key = fingerprint(token);
-    const print = key + 1; // never 0, the value of an empty slot
-    const mask = this.seen.length - 1;
+    const recorded = key + 1; // never 0, the value of an empty slot
+    const { seenOnce } = this;
+    const mask = seenOnce.length - 1;
     const a = key & mask;
     const b = (Math.imul(key, 0x9e3779b1) >>> 12) & mask;
-    const { seen } = this;
-    if (seen[a] === print || seen[b] === print) {
-      this.insert(key, token, value, exp, staleAt);
+    if (seenOnce[a] === recorded || seenOnce[b] === recorded) {
+      this.store(key, token, value, exp, staleAt);
       return true;
     }
-    if (seen[a] === 0) {
-      seen[a] = print;
-    } else if (seen[b] === 0) {
-      seen[b] = print;
+    if (seenOnce[a] === 0) {
+      seenOnce[a] = recorded;
+    } else if (seenOnce[b] === 0) {
+      seenOnce[b] = recorded;
     } else {
-      this.turn ^= 1;
-      seen[this.turn === 0 ? a : b] = print;
+      this.replaceSecondSlot = !this.replaceSecondSlot;
+      seenOnce[this.replaceSecondSlot ? b : a] = recorded;
     }
     return false;
   }
 
-  /** set remembers a verified token until its `exp` (or `staleAt`, if earlier). */
-  set(token: string, value: V, exp: number, staleAt?: number): void {
-    this.insert(fingerprint(token), token, value, exp, staleAt);
+  /** insert caches a verified token at once, until its `exp` (or `staleAt`, if earlier). */
+  insert(token: string, value: V, exp: number, staleAt?: number): void {
+    this.store(fingerprint(token), token, value, exp, staleAt);
   }
 
-  private insert(key: number, token: string, value: V, exp: number, staleAt?: number) {
+  private store(key: number, token: string, value: V, exp: number, staleAt?: number) {
     const old = this.entries.get(key);
     if (old !== undefined) {
       this.remove(old);

@@ -1,17 +1,23 @@
 import { Buffer } from "node:buffer";
-import { compactVerify, errors, type JWTPayload } from "jose";
+import { compactVerify, errors } from "jose";
 import { defaultMaxTokenSize, isCompactJws } from "./bearer-token.js";
 import { freezeParsedClaims, type JwtClaims } from "./claims.js";
 import { type Duration, parseDuration } from "./duration.js";
-import { AuthError, type AuthErrorCode, safeCause, withoutStack } from "./errors.js";
-import type { KeySourceOptions } from "./key-source.js";
-import { assertKnownOptions, namesOf, type OptionNames } from "./option-names.js";
+import { AuthError, type AuthErrorCode, asAuthError, safeCause } from "./errors.js";
 import {
   type ClaimPolicyOptions,
-  createProvider,
+  createIssuerPolicy,
   type IssuerOptions,
-  type Provider,
-} from "./provider.js";
+  type IssuerPolicy,
+} from "./issuer-policy.js";
+import type { KeySourceOptions } from "./key-source.js";
+import {
+  assertKnownOptions,
+  definedOptions,
+  inOptionsOf,
+  namesOf,
+  type OptionNames,
+} from "./options.js";
 import { defaultRemoteLimits, type RemoteKeySetLimits } from "./remote-jwks.js";
 import { TokenCache, type TokenCacheOptions } from "./token-cache.js";
 
@@ -75,21 +81,6 @@ export interface Verifier {
   readonly clockTolerance: number;
 }
 
-/**
- * A verifier that answers a cached token without waiting, for the request
- * gate and the interceptor (not part of the package's API).
- */
-export interface CachingVerifier extends Verifier {
-  /**
-   * verifyNow is `verify` without a promise where it can decide at once: the
-   * claims themselves for a cached token (and no `isRevoked` to ask), the
-   * AuthError of a refusal decided before the signature, returned rather than
-   * thrown; otherwise a promise. It never throws.
-   */
-  verifyNow(token: string): JwtClaims | AuthError | Promise<JwtClaims>;
-}
-
-const defaultClockTolerance = 5;
 const maxClockTolerance = 60;
 
 /** The claim policy's options: an entry of `issuers` inherits those it leaves out. */
@@ -137,310 +128,219 @@ export const verifierOptions: OptionNames<VerifierOptions> = {
  * ```
  */
 export function createVerifier(options: VerifierOptions): Verifier {
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(
-      "createVerifier: pass an options object with a key source, e.g. { jwks, algorithms }",
-    );
-  }
-  assertKnownOptions(options, namesOf(verifierOptions), "createVerifier");
-  const { verify, warmUp, maxTokenSize, clockTolerance } = buildVerifier(options, "createVerifier");
-  return { verify, warmUp, maxTokenSize, clockTolerance };
+  return inOptionsOf("createVerifier", () => {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("pass an options object with a key source, e.g. { jwks, algorithms }");
+    }
+    assertKnownOptions(options, namesOf(verifierOptions));
+    return compileVerifier(options);
+  });
 }
 
-/** buildVerifier is {@link createVerifier} with the cache look; `where` names the caller in errors. */
-export function buildVerifier(options: VerifierOptions, where: string): CachingVerifier {
-  const clockTolerance =
-    parseDuration(options.clockTolerance, `${where}: clockTolerance`) ?? defaultClockTolerance;
+/**
+ * compileVerifier is {@link createVerifier} for options already checked for
+ * unknown names: createJwtAuth's, which hold more than a verifier's. Its
+ * `TypeError`s name the option, and the caller says whose options they are.
+ */
+export function compileVerifier(options: VerifierOptions): Verifier {
+  const clockTolerance = parseDuration(options.clockTolerance, "clockTolerance") ?? 5;
   if (clockTolerance > maxClockTolerance) {
     throw new TypeError(
-      `${where}: clockTolerance is ${clockTolerance}s; keep it at most ${maxClockTolerance}s`,
+      `clockTolerance is ${clockTolerance}s; keep it at most ${maxClockTolerance}s`,
     );
   }
   const maxTokenSize = options.maxTokenSize ?? defaultMaxTokenSize;
   if (!Number.isSafeInteger(maxTokenSize) || maxTokenSize < 64) {
-    throw new TypeError(`${where}: maxTokenSize must be an integer of at least 64 (characters)`);
+    throw new TypeError("maxTokenSize must be an integer of at least 64 (characters)");
   }
-  const limits = remoteLimits(options.remoteKeys ?? {}, `${where}: remoteKeys`);
-  const cache = createCache(options.cache, `${where}: cache`);
+  const limits = remoteLimits(options.remoteKeys ?? {});
+  const cache = createCache(options.cache);
   const refusals = createRefusalCache(options.cache);
   const { isRevoked } = options;
   if (isRevoked !== undefined && typeof isRevoked !== "function") {
-    throw new TypeError(`${where}: isRevoked must be a function (claims) => boolean`);
+    throw new TypeError("isRevoked must be a function (claims) => boolean");
   }
-  const select = createSelector(options, clockTolerance, limits, where);
-  const decodeHeader = createHeaderDecoder();
+  const policies = compileIssuerPolicies(options, clockTolerance, limits);
 
-  // Refusals decided before the signature are returned, not thrown: a throw
-  // caught a few frames up costs several µs in a busy server, more than all
-  // the checks that decide most refusals.
-  function verifyNow(token: string): JwtClaims | AuthError | Promise<JwtClaims> {
-    if (typeof token !== "string" || token.length > maxTokenSize) {
-      return new AuthError(
-        typeof token === "string" ? "ERR_TOKEN_TOO_LARGE" : "ERR_TOKEN_MALFORMED",
-      );
+  async function verify(token: string): Promise<JwtClaims> {
+    if (typeof token !== "string") {
+      throw new AuthError("ERR_TOKEN_MALFORMED");
+    }
+    if (token.length > maxTokenSize) {
+      throw new AuthError("ERR_TOKEN_TOO_LARGE");
     }
     const nowSec = Date.now() / 1000;
-    // The cache holds only tokens that passed the syntax check of verifyFresh,
-    // so a hit needs no second look at the string.
-    const hit = cache?.get(token, nowSec, clockTolerance);
-    if (hit === "expired") {
-      return new AuthError("ERR_TOKEN_EXPIRED");
+    const cached = cache?.get(token, nowSec, clockTolerance);
+    if (cached === "expired") {
+      throw new AuthError("ERR_TOKEN_EXPIRED");
     }
-    // Without isRevoked the claims come back as they are, not in a promise.
-    if (hit !== undefined) {
-      return isRevoked === undefined ? hit : checkRevoked(isRevoked, hit);
+    if (cached !== undefined) {
+      return checkRevoked(cached);
     }
     // Refusals are stored without an exp: never "expired", only dropped by maxTtl.
     const refused = refusals?.get(token, nowSec, clockTolerance);
     if (refused !== undefined && refused !== "expired") {
-      return new AuthError(refused);
+      throw new AuthError(refused);
     }
+    let verified: { claims: JwtClaims; policy: IssuerPolicy };
     try {
-      return verifyFresh(token, nowSec);
+      verified = await verifyToken(token, nowSec);
     } catch (err) {
-      // verifyFresh returns its refusals; should anything in it throw, that is a refusal too.
-      return new AuthError("ERR_TOKEN_INVALID", { cause: safeCause(err) });
+      const error = asAuthError(err);
+      if (lastingRefusals.has(error.code)) {
+        refusals?.admitOnSecondSight(token, error.code, Number.POSITIVE_INFINITY);
+      }
+      throw error;
     }
+    const claims = await checkRevoked(verified.claims);
+    cache?.admitOnSecondSight(token, claims, claims.exp as number, verified.policy.staleAt(claims));
+    return claims;
   }
 
   /**
-   * A token the cache does not have. Everything that needs no key runs here,
-   * synchronously, and a refusal comes back at once: what can never verify
-   * (malformed, wrong alg, expired, wrong iss or aud...) costs no signature
-   * check, no key fetch, and no promise. Only the signature check is awaited.
+   * Verifies a token the cache does not have. Everything that needs no key
+   * comes first: what can never verify (malformed, wrong alg, expired, wrong
+   * iss or aud...) costs no signature check and no key fetch.
    */
-  function verifyFresh(token: string, nowSec: number): AuthError | Promise<JwtClaims> {
+  async function verifyToken(token: string, nowSec: number) {
     // The same strict syntax as a header's token: verify() may be called directly.
     if (!isCompactJws(token)) {
-      return refuse(token, "ERR_TOKEN_MALFORMED");
+      throw new AuthError("ERR_TOKEN_MALFORMED");
     }
     // The claims decoded here are those the signature then covers: the
     // payload segment is canonical base64url (isCompactJws), so jose
     // verifies the very bytes decoded.
-    const first = token.indexOf(".");
-    const second = token.indexOf(".", first + 1);
-    const header = decodeHeader(token.slice(0, first));
-    if (header instanceof AuthError) {
-      return remember(token, header);
-    }
-    const unverified = decodeSegment(token.slice(first + 1, second));
-    if (unverified instanceof AuthError) {
-      return remember(token, unverified);
-    }
-    const provider = select(unverified.iss);
-    if (typeof provider === "string") {
-      return refuse(token, provider);
-    }
-    const refusal = provider.check(header, unverified, nowSec);
-    if (refusal !== undefined) {
-      return refuse(token, refusal);
-    }
-    return verifySignature(token, provider, unverified);
-  }
-
-  /** The refusal of a token for `code`, remembered when nothing can change it. */
-  function refuse(token: string, code: AuthErrorCode): AuthError {
-    return remember(token, new AuthError(code));
-  }
-
-  /** Returns `refusal`, remembered first in the refusal cache when nothing can change it. */
-  function remember(token: string, refusal: AuthError): AuthError {
-    if (refusals !== undefined && lastingRefusals.has(refusal.code)) {
-      refusals.offer(token, refusal.code, Number.POSITIVE_INFINITY);
-    }
-    return refusal;
-  }
-
-  async function verifySignature(
-    token: string,
-    provider: Provider,
-    payload: JWTPayload,
-  ): Promise<JwtClaims> {
+    const [header = "", payload = ""] = token.split(".", 2);
+    const unverified = decodeSegment(payload);
+    const policy = policies.for(unverified.iss);
+    policy.checkClaims(decodeSegment(header), unverified, nowSec);
     try {
       // jose picks the overload from the key's type; the union is fine at run time.
-      await compactVerify(token, provider.key as Uint8Array, provider.verifyOptions);
+      await compactVerify(token, policy.key as Uint8Array, policy.verifyOptions);
     } catch (err) {
-      throw err instanceof AuthError ? err : new AuthError(codeOf(err), { cause: safeCause(err) });
+      throw asAuthError(err, codeOf(err));
     }
     // The payload was parsed for this call alone: frozen where it is.
-    let claims = freezeParsedClaims(payload);
-    if (isRevoked !== undefined) {
-      claims = await checkRevoked(isRevoked, claims);
+    return { claims: freezeParsedClaims(unverified), policy };
+  }
+
+  async function checkRevoked(claims: JwtClaims): Promise<JwtClaims> {
+    if (isRevoked === undefined) {
+      return claims;
     }
-    cache?.offer(token, claims, payload.exp as number, provider.staleAt(payload));
+    let revoked: boolean;
+    try {
+      revoked = await isRevoked(claims);
+    } catch (err) {
+      throw new AuthError("ERR_REVOCATION_UNAVAILABLE", { cause: safeCause(err) });
+    }
+    if (revoked) {
+      throw new AuthError("ERR_TOKEN_REVOKED");
+    }
     return claims;
   }
 
   return {
     maxTokenSize,
     clockTolerance,
-    verifyNow,
-    verify(token) {
-      // verifyNow's promise itself, with no async wrapper to wait through; an
-      // answer or a refusal decided at once becomes a settled promise.
-      const outcome = verifyNow(token);
-      return outcome instanceof AuthError ? Promise.reject(outcome) : Promise.resolve(outcome);
-    },
+    verify,
     async warmUp() {
-      await Promise.all(select.providers.map((p) => p.warmUp?.()));
+      await Promise.all(policies.all.map((p) => p.warmUp?.()));
     },
   };
-}
-
-async function checkRevoked(
-  isRevoked: NonNullable<VerifierOptions["isRevoked"]>,
-  claims: JwtClaims,
-): Promise<JwtClaims> {
-  let revoked: boolean;
-  try {
-    revoked = await isRevoked(claims);
-  } catch (err) {
-    throw new AuthError("ERR_REVOCATION_UNAVAILABLE", { cause: safeCause(err) });
-  }
-  if (revoked) {
-    throw new AuthError("ERR_TOKEN_REVOKED");
-  }
-  return claims;
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** How many decoded headers a verifier keeps. */
-const headerMemoSize = 16;
-
 /**
- * Decodes a token's protected header, remembering the last few: an issuer
- * signs its tokens with one of a few headers (one per key), so the header of
- * a token never seen is nearly always one decoded before. Headers are frozen
- * (the checks only read them) and the memo is emptied when it is full, so a
- * client that sends headers no one else sends cannot grow it. (A key, a slice
- * of its token, keeps that token's string alive: at most 16 tokens, 128 KiB
- * at the default `maxTokenSize`.)
+ * Decodes a header or payload segment before the signature check, and calls
+ * anything that does not decode malformed: base64url, strict UTF-8, JSON, an
+ * object, as jose decodes them. The claims are trusted only once the
+ * signature has verified.
  */
-function createHeaderDecoder(): (segment: string) => Readonly<Record<string, unknown>> | AuthError {
-  const memo = new Map<string, Readonly<Record<string, unknown>>>();
-  return (segment) => {
-    let header = memo.get(segment);
-    if (header === undefined) {
-      const decoded = decodeSegment(segment);
-      if (decoded instanceof AuthError) {
-        return decoded;
-      }
-      header = Object.freeze(decoded);
-      if (memo.size >= headerMemoSize) {
-        memo.clear();
-      }
-      memo.set(segment, header);
-    }
-    return header;
-  };
-}
-
-/**
- * Decodes a header or payload segment for the prechecks, and calls anything
- * that does not decode malformed: base64url, strict UTF-8, JSON, an object, as
- * jose decodes them. The token has passed isCompactJws (canonical base64url,
- * nothing Buffer's decoder would skip), so these are the bytes jose's
- * signature check covers; the claims are trusted only once it has passed.
- * (Exported for bench/cold-steps.ts; not part of the package's API.)
- */
-export function decodeSegment(segment: string): Record<string, unknown> | AuthError {
+function decodeSegment(segment: string): Record<string, unknown> {
   let value: unknown;
   try {
-    // Only the class of a parse error is kept (safeCause): no stack to capture.
-    value = withoutStack(() => JSON.parse(strictUtf8.decode(Buffer.from(segment, "base64url"))));
+    value = JSON.parse(strictUtf8.decode(Buffer.from(segment, "base64url")));
   } catch (err) {
-    return new AuthError("ERR_TOKEN_MALFORMED", { cause: safeCause(err) });
+    throw new AuthError("ERR_TOKEN_MALFORMED", { cause: safeCause(err) });
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return new AuthError("ERR_TOKEN_MALFORMED");
+    throw new AuthError("ERR_TOKEN_MALFORMED");
   }
   return value as Record<string, unknown>;
 }
 
-/** Builds the function that picks the provider for a token's unverified `iss`. */
-function createSelector(
+/** The compiled policies of the issuers, and the one a token's unverified `iss` names. */
+interface IssuerPolicies {
+  readonly all: readonly IssuerPolicy[];
+  /** The policy for a token's `iss`; throws the refusal when no issuer has that name. */
+  for(iss: unknown): IssuerPolicy;
+}
+
+function compileIssuerPolicies(
   options: VerifierOptions,
   clockTolerance: number,
   limits: RemoteKeySetLimits,
-  where: string,
-) {
+): IssuerPolicies {
   if (options.issuers === undefined) {
-    const provider = createProvider(options, clockTolerance, limits, where);
-    return Object.assign((_iss: unknown): Provider | AuthErrorCode => provider, {
-      providers: [provider],
-    });
+    const policy = createIssuerPolicy(options, clockTolerance, limits);
+    return { all: [policy], for: () => policy };
   }
   const stray = [...namesOf(keySourceOptions), "issuer" as const].filter(
     (k) => options[k] !== undefined,
   );
   if (stray.length > 0) {
     throw new TypeError(
-      `${where}: with \`issuers\`, give ${stray.join(", ")} inside each issuer, not at the top level`,
+      `with \`issuers\`, give ${stray.join(", ")} inside each issuer, not at the top level`,
     );
   }
   if (!Array.isArray(options.issuers) || options.issuers.length === 0) {
-    throw new TypeError(
-      `${where}: issuers must be a non-empty array of { issuer, <key source>, ... }`,
-    );
+    throw new TypeError("issuers must be a non-empty array of { issuer, <key source>, ... }");
   }
   // What an entry leaves out, or leaves undefined, it inherits: an option
   // read from an unset environment variable never lifts a check.
   const inherited = definedOptions(options, namesOf(claimPolicyOptions));
-  const byIssuer = new Map<string, Provider>();
+  const byIssuer = new Map<string, IssuerPolicy>();
   options.issuers.forEach((entry: IssuerOptions, i) => {
-    const here = `${where}: issuers[${i}]`;
-    if (typeof entry !== "object" || entry === null) {
-      throw new TypeError(`${here} must be an object: { issuer, <key source>, ... }`);
-    }
-    assertKnownOptions(entry, namesOf(issuerOptions), here);
-    const own = definedOptions(entry, namesOf(issuerOptions));
-    const provider = createProvider({ ...inherited, ...own }, clockTolerance, limits, here);
-    if (provider.issuers === undefined) {
-      throw new TypeError(
-        `${here}: set \`issuer\` (or \`issuerUrl\`): it picks this issuer's keys`,
-      );
-    }
-    for (const iss of provider.issuers) {
-      if (byIssuer.has(iss)) {
-        throw new TypeError(`${here}: the issuer ${iss} is configured twice`);
+    inOptionsOf(`issuers[${i}]`, () => {
+      if (typeof entry !== "object" || entry === null) {
+        throw new TypeError("must be an object: { issuer, <key source>, ... }");
       }
-      byIssuer.set(iss, provider);
-    }
+      assertKnownOptions(entry, namesOf(issuerOptions));
+      const own = definedOptions(entry, namesOf(issuerOptions));
+      const policy = createIssuerPolicy({ ...inherited, ...own }, clockTolerance, limits);
+      if (policy.issuers === undefined) {
+        throw new TypeError("set `issuer` (or `issuerUrl`): it picks this issuer's keys");
+      }
+      for (const iss of policy.issuers) {
+        if (byIssuer.has(iss)) {
+          throw new TypeError(`the issuer ${iss} is configured twice`);
+        }
+        byIssuer.set(iss, policy);
+      }
+    });
   });
-  // The provider for `iss`, or the reason there is none.
-  const select = (iss: unknown): Provider | AuthErrorCode => {
-    const provider = typeof iss === "string" ? byIssuer.get(iss) : undefined;
-    if (provider === undefined) {
-      return iss === undefined ? "ERR_CLAIM_MISSING" : "ERR_ISSUER_INVALID";
-    }
-    return provider;
+  return {
+    all: [...new Set(byIssuer.values())],
+    for(iss) {
+      const policy = typeof iss === "string" ? byIssuer.get(iss) : undefined;
+      if (policy === undefined) {
+        throw new AuthError(iss === undefined ? "ERR_CLAIM_MISSING" : "ERR_ISSUER_INVALID");
+      }
+      return policy;
+    },
   };
-  return Object.assign(select, { providers: [...new Set(byIssuer.values())] });
 }
 
-/** The options among `names` that `options` gives a value other than `undefined`. */
-function definedOptions<T extends object>(
-  options: T,
-  names: readonly (keyof T & string)[],
-): Partial<T> {
-  const defined: Partial<T> = {};
-  for (const name of names) {
-    if (options[name] !== undefined) {
-      defined[name] = options[name];
-    }
-  }
-  return defined;
-}
-
-function remoteLimits(options: RemoteKeysOptions, where: string): RemoteKeySetLimits {
+function remoteLimits(options: RemoteKeysOptions): RemoteKeySetLimits {
   const ms = (value: Duration | undefined, name: string, fallback: number) => {
-    const seconds = parseDuration(value, `${where}.${name}`);
+    const seconds = parseDuration(value, `remoteKeys.${name}`);
     return seconds === undefined ? fallback : seconds * 1000;
   };
   const maxBodyBytes = options.maxBodySize ?? defaultRemoteLimits.maxBodyBytes;
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1024) {
-    throw new TypeError(`${where}.maxBodySize must be an integer of at least 1024 (bytes)`);
+    throw new TypeError(`remoteKeys.maxBodySize must be an integer of at least 1024 (bytes)`);
   }
   return {
     timeoutMs: ms(options.timeout, "timeout", defaultRemoteLimits.timeoutMs),
@@ -451,14 +351,14 @@ function remoteLimits(options: RemoteKeysOptions, where: string): RemoteKeySetLi
   };
 }
 
-function createCache(options: TokenCacheOptions | false | undefined, where: string) {
+function createCache(options: TokenCacheOptions | false | undefined) {
   if (options === false) {
     return undefined;
   }
   for (const key of ["maxEntries", "maxBytes", "maxTtl", "maxRefusals"] as const) {
     const value = options?.[key];
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
-      throw new TypeError(`${where}.${key} must be a whole number >= 0 (or set cache: false)`);
+      throw new TypeError(`cache.${key} must be a whole number >= 0 (or set cache: false)`);
     }
   }
   return new TokenCache(options);

@@ -442,14 +442,14 @@ describe("TokenCache stays within its bounds", () => {
   /** The estimated bytes of one entry of a fake token. */
   function entryBytes() {
     const one = new TokenCache();
-    one.set(fake(0), claims, exp);
+    one.insert(fake(0), claims, exp);
     return one.estimatedBytes;
   }
 
   test("maxEntries 1000 after 100,000 distinct tokens: 1000 entries, the newest, bytes within maxBytes", () => {
     const cache = new TokenCache({ maxEntries: 1000 });
     for (let i = 0; i < 100_000; i++) {
-      cache.set(fake(i), claims, exp);
+      cache.insert(fake(i), claims, exp);
       assert.ok(cache.size <= 1000);
     }
     assert.equal(cache.size, 1000);
@@ -464,7 +464,7 @@ describe("TokenCache stays within its bounds", () => {
     const maxBytes = 10 * per + Math.floor(per / 2);
     const cache = new TokenCache({ maxEntries: 1000, maxBytes });
     for (let i = 0; i < 10_000; i++) {
-      cache.set(fake(i), claims, exp);
+      cache.insert(fake(i), claims, exp);
       assert.ok(cache.estimatedBytes <= maxBytes);
     }
     assert.equal(cache.size, 10);
@@ -480,7 +480,7 @@ describe("TokenCache stays within its bounds", () => {
       return seed / 2147483647;
     };
     for (let i = 0; i < 20_000; i++) {
-      cache.set(`${i}.${"x".repeat(Math.floor(random() * 8000))}`, claims, exp);
+      cache.insert(`${i}.${"x".repeat(Math.floor(random() * 8000))}`, claims, exp);
       assert.ok(cache.estimatedBytes <= maxBytes, `${cache.estimatedBytes} bytes`);
     }
     assert.ok(cache.size >= 1);
@@ -489,8 +489,8 @@ describe("TokenCache stays within its bounds", () => {
   test("a token larger than maxBytes is not cached, and evicts nothing", () => {
     const per = entryBytes();
     const cache = new TokenCache({ maxBytes: 4 * per });
-    cache.set(fake(1), claims, exp);
-    cache.set(`h.p.${"x".repeat(4 * per)}`, claims, exp);
+    cache.insert(fake(1), claims, exp);
+    cache.insert(`h.p.${"x".repeat(4 * per)}`, claims, exp);
     assert.equal(cache.size, 1);
     assert.equal(cache.get(fake(1), now, 5), claims);
   });
@@ -498,10 +498,10 @@ describe("TokenCache stays within its bounds", () => {
   test("least recently used goes first: an entry read lately survives", () => {
     const cache = new TokenCache({ maxEntries: 1000 });
     for (let i = 0; i < 1000; i++) {
-      cache.set(fake(i), claims, exp);
+      cache.insert(fake(i), claims, exp);
     }
     assert.equal(cache.get(fake(0), now, 5), claims);
-    cache.set(fake(1000), claims, exp);
+    cache.insert(fake(1000), claims, exp);
     assert.equal(cache.size, 1000);
     assert.equal(cache.get(fake(0), now, 5), claims, "the entry just read was evicted");
     assert.equal(cache.get(fake(1), now, 5), undefined, "the oldest unread entry survived");
@@ -509,10 +509,10 @@ describe("TokenCache stays within its bounds", () => {
 
   test("setting a token again replaces its entry without counting it twice", () => {
     const cache = new TokenCache();
-    cache.set(fake(1), claims, exp);
+    cache.insert(fake(1), claims, exp);
     const once = cache.estimatedBytes;
     const newer = Object.freeze({ sub: "t" });
-    cache.set(fake(1), newer, exp);
+    cache.insert(fake(1), newer, exp);
     assert.equal(cache.size, 1);
     assert.equal(cache.estimatedBytes, once);
     assert.equal(cache.get(fake(1), now, 5), newer);
@@ -520,8 +520,8 @@ describe("TokenCache stays within its bounds", () => {
 
   test("an expired entry is reported and dropped, bytes with it", () => {
     const cache = new TokenCache();
-    cache.set(fake(1), claims, now + 10);
-    cache.set(fake(2), claims, exp);
+    cache.insert(fake(1), claims, now + 10);
+    cache.insert(fake(2), claims, exp);
     const both = cache.estimatedBytes;
     assert.equal(cache.get(fake(1), now + 15, 5), "expired");
     assert.equal(cache.size, 1);
@@ -531,7 +531,7 @@ describe("TokenCache stays within its bounds", () => {
 
   test("maxEntries 0 keeps nothing", () => {
     const cache = new TokenCache({ maxEntries: 0 });
-    cache.set(fake(1), claims, exp);
+    cache.insert(fake(1), claims, exp);
     assert.equal(cache.size, 0);
     assert.equal(cache.estimatedBytes, 0);
   });
@@ -540,7 +540,7 @@ describe("TokenCache stays within its bounds", () => {
 describe("the bounds hold through createVerifier", () => {
   test("cache: { maxEntries: 100 } after 1,000 distinct tokens keeps the newest 100", async (t) => {
     // The verifier does not expose its cache; spy on TokenCache to find it.
-    const offer = t.mock.method(TokenCache.prototype, "offer");
+    const offer = t.mock.method(TokenCache.prototype, "admitOnSecondSight");
     const checks = countSignatureChecks(t);
     const verifier = verifierWith({ cache: { maxEntries: 100 } });
     const tokens: string[] = [];
@@ -587,7 +587,7 @@ describe("maxTtl", () => {
     t.after(() => setTime(0));
     const cache = new TokenCache({ maxTtl: 60 });
     const claims = Object.freeze({ sub: "a" });
-    cache.set("token", claims, now + 3600);
+    cache.insert("token", claims, now + 3600);
     setTime(59);
     assert.equal(cache.get("token", nowSecondsAt(59), 0), claims);
     setTime(61);
@@ -600,16 +600,16 @@ function nowSecondsAt(offset: number): number {
   return now + offset;
 }
 
-describe("admission: a token enters on its second offer", () => {
+describe("admission: a token enters on its second sight", () => {
   const claims = Object.freeze({ sub: "s" });
   const exp = now + 3600;
   const token = (i: number) => `h.p.signature-${String(i).padStart(8, "0")}`;
 
-  test("the first offer records, the second caches", () => {
+  test("the first sight records, the second caches", () => {
     const cache = new TokenCache();
-    assert.equal(cache.offer(token(1), claims, exp), false);
+    assert.equal(cache.admitOnSecondSight(token(1), claims, exp), false);
     assert.equal(cache.get(token(1), now, 5), undefined);
-    assert.equal(cache.offer(token(1), claims, exp), true);
+    assert.equal(cache.admitOnSecondSight(token(1), claims, exp), true);
     assert.equal(cache.get(token(1), now, 5), claims);
   });
 
@@ -617,7 +617,7 @@ describe("admission: a token enters on its second offer", () => {
     const cache = new TokenCache({ maxEntries: 1000 });
     let early = 0;
     for (let i = 0; i < 100_000; i++) {
-      early += cache.offer(token(i), claims, exp) ? 1 : 0;
+      early += cache.admitOnSecondSight(token(i), claims, exp) ? 1 : 0;
     }
     // Only a fingerprint shared with a token offered shortly before lets one in early.
     assert.ok(early <= 5, `${early} tokens entered on their first offer`);
@@ -626,7 +626,7 @@ describe("admission: a token enters on its second offer", () => {
     // The last ones' fingerprints are still in the table.
     let admitted = 0;
     for (let i = 99_900; i < 100_000; i++) {
-      admitted += cache.offer(token(i), claims, exp) ? 1 : 0;
+      admitted += cache.admitOnSecondSight(token(i), claims, exp) ? 1 : 0;
     }
     assert.ok(admitted >= 90, `${admitted} of the last 100 entered on their second offer`);
     assert.ok(cache.size >= admitted && cache.size <= sizeAfterFirstOffers + admitted);
@@ -640,12 +640,12 @@ describe("admission: a token enters on its second offer", () => {
     const claimsA = Object.freeze({ sub: "a" });
     const claimsB = Object.freeze({ sub: "b" });
     const cache = new TokenCache();
-    cache.set(a, claimsA, exp);
+    cache.insert(a, claimsA, exp);
     assert.equal(cache.get(b, now, 5), undefined, "b was served a's claims");
     assert.equal(cache.get(a, now, 5), claimsA);
     // Offered twice, b enters, and takes the place of a.
-    cache.offer(b, claimsB, exp);
-    cache.offer(b, claimsB, exp);
+    cache.admitOnSecondSight(b, claimsB, exp);
+    cache.admitOnSecondSight(b, claimsB, exp);
     assert.equal(cache.get(b, now, 5), claimsB);
     assert.equal(cache.get(a, now, 5), undefined, "a was served b's claims");
     assert.equal(cache.size, 1);
@@ -654,7 +654,7 @@ describe("admission: a token enters on its second offer", () => {
   test("maxEntries 0 admits nothing", () => {
     const cache = new TokenCache({ maxEntries: 0 });
     for (let i = 0; i < 3; i++) {
-      cache.offer(token(1), claims, exp);
+      cache.admitOnSecondSight(token(1), claims, exp);
     }
     assert.equal(cache.size, 0);
   });

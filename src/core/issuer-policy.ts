@@ -1,6 +1,7 @@
 import type { JWTPayload, VerifyOptions } from "jose";
+import type { JwtClaims } from "./claims.js";
 import { type Duration, parseDuration } from "./duration.js";
-import type { AuthErrorCode } from "./errors.js";
+import { AuthError } from "./errors.js";
 import { type KeySourceOptions, resolveKeySource, type VerificationKey } from "./key-source.js";
 import type { RemoteKeySetLimits } from "./remote-jwks.js";
 
@@ -37,8 +38,11 @@ export interface ClaimPolicyOptions {
 /** One issuer: where its keys come from and what its tokens must meet. */
 export interface IssuerOptions extends KeySourceOptions, ClaimPolicyOptions {}
 
-/** A resolved issuer, ready to check tokens. */
-export interface Provider {
+/**
+ * IssuerPolicy is one issuer's options, checked and compiled: its keys and
+ * algorithms, and what its tokens' header and claims must meet.
+ */
+export interface IssuerPolicy {
   readonly key: VerificationKey;
   readonly algorithms: readonly string[];
   readonly issuers: readonly string[] | undefined;
@@ -48,57 +52,49 @@ export interface Provider {
   /**
    * Checks the header and every claim of the policy (RFC 7519, and RFC 9068
    * with that profile), before the signature: what fails here costs no crypto
-   * and no key fetch. Returns the reason for refusing the token, or
-   * `undefined` when it passes: a refusal is an answer here, not an exception
-   * (a throw, caught a few frames up, costs several µs in a busy server).
+   * and no key fetch. Throws the AuthError that refuses the token.
    */
-  check(
-    header: Readonly<Record<string, unknown>>,
-    payload: JWTPayload,
-    nowSec: number,
-  ): AuthErrorCode | undefined;
+  checkClaims(header: Readonly<Record<string, unknown>>, payload: JWTPayload, nowSec: number): void;
   /** When a verified token becomes too old for `maxTokenAge` (seconds since the epoch), if ever. */
-  staleAt(payload: JWTPayload): number | undefined;
+  staleAt(claims: JwtClaims): number | undefined;
 }
 
 const rfc9068Claims = ["iss", "exp", "aud", "sub", "client_id", "iat", "jti"];
 
 /**
- * createProvider checks one issuer's options and compiles them. Every mistake
- * throws a `TypeError` that says how to fix the call.
+ * createIssuerPolicy checks one issuer's options and compiles them. Every
+ * mistake throws a `TypeError` that names the option and says how to fix it.
  */
-export function createProvider(
+export function createIssuerPolicy(
   options: IssuerOptions,
   clockTolerance: number,
   limits: RemoteKeySetLimits,
-  where: string,
-): Provider {
-  const source = resolveKeySource(options, limits, where);
-  const issuers = strings(options.issuer ?? options.issuerUrl, `${where}: issuer`);
+): IssuerPolicy {
+  const source = resolveKeySource(options, limits);
+  const issuers = strings(options.issuer ?? options.issuerUrl, "issuer");
   const remote = options.jwksUrl !== undefined || options.issuerUrl !== undefined;
   if (options.audience === undefined && remote) {
     throw new TypeError(
-      `${where}: set \`audience\` to the \`aud\` of this API: keys from jwksUrl or issuerUrl also sign the provider's tokens for other APIs (or audience: false to accept any audience)`,
+      `set \`audience\` to the \`aud\` of this API: keys from jwksUrl or issuerUrl also sign the provider's tokens for other APIs (or audience: false to accept any audience)`,
     );
   }
-  const audience =
-    options.audience === false ? undefined : strings(options.audience, `${where}: audience`);
-  const maxTokenAge = parseDuration(options.maxTokenAge, `${where}: maxTokenAge`);
-  const maxLifetime = parseDuration(options.maxLifetime, `${where}: maxLifetime`);
+  const audience = options.audience === false ? undefined : strings(options.audience, "audience");
+  const maxTokenAge = parseDuration(options.maxTokenAge, "maxTokenAge");
+  const maxLifetime = parseDuration(options.maxLifetime, "maxLifetime");
   let typ = options.typ;
   if (typ !== undefined && (typeof typ !== "string" || typ === "")) {
-    throw new TypeError(`${where}: typ must be a non-empty string such as "at+jwt"`);
+    throw new TypeError(`typ must be a non-empty string such as "at+jwt"`);
   }
   const required = new Set([
     "exp",
-    ...(strings(options.requiredClaims ?? [], `${where}: requiredClaims`, true) ?? []),
+    ...(strings(options.requiredClaims ?? [], "requiredClaims", true) ?? []),
   ]);
   if (options.profile !== undefined) {
     if (options.profile !== "rfc9068") {
-      throw new TypeError(`${where}: profile must be "rfc9068" or left out`);
+      throw new TypeError(`profile must be "rfc9068" or left out`);
     }
     if (typ !== undefined && typ.replace(/^application\//, "") !== "at+jwt") {
-      throw new TypeError(`${where}: profile "rfc9068" requires typ "at+jwt"; drop the typ option`);
+      throw new TypeError(`profile "rfc9068" requires typ "at+jwt"; drop the typ option`);
     }
     typ = "at+jwt";
     for (const claim of rfc9068Claims) {
@@ -122,62 +118,61 @@ export function createProvider(
     issuers,
     warmUp: source.warmUp,
     verifyOptions: { algorithms: [...source.algorithms] },
-    check(header, payload, nowSec) {
+    checkClaims(header, payload, nowSec) {
       const { alg } = header;
       if (typeof alg !== "string" || !source.algorithms.includes(alg)) {
-        return "ERR_ALGORITHM_NOT_ALLOWED";
+        throw new AuthError("ERR_ALGORITHM_NOT_ALLOWED");
       }
       // RFC 7797's unencoded payload has no place in a JWT.
       if (header.b64 !== undefined && header.b64 !== true) {
-        return "ERR_TOKEN_MALFORMED";
+        throw new AuthError("ERR_TOKEN_MALFORMED");
       }
       if (
         expectedTyp !== undefined &&
         (typeof header.typ !== "string" || normalizeTyp(header.typ) !== expectedTyp)
       ) {
-        return "ERR_TYPE_INVALID";
+        throw new AuthError("ERR_TYPE_INVALID");
       }
       for (const claim of requiredClaims) {
         if (!Object.hasOwn(payload, claim)) {
-          return "ERR_CLAIM_MISSING";
+          throw new AuthError("ERR_CLAIM_MISSING");
         }
       }
       const { exp, iss, aud, nbf, iat } = payload;
       if (!isNumericDate(exp)) {
-        return "ERR_CLAIM_INVALID";
+        throw new AuthError("ERR_CLAIM_INVALID");
       }
       if (exp <= nowSec - clockTolerance) {
-        return "ERR_TOKEN_EXPIRED";
+        throw new AuthError("ERR_TOKEN_EXPIRED");
       }
       // A missing iss or aud was refused above: both are required when configured.
       if (issuers !== undefined && (typeof iss !== "string" || !issuers.includes(iss))) {
-        return "ERR_ISSUER_INVALID";
+        throw new AuthError("ERR_ISSUER_INVALID");
       }
       if (audience !== undefined && !audienceMatches(aud, audience)) {
-        return "ERR_AUDIENCE_INVALID";
+        throw new AuthError("ERR_AUDIENCE_INVALID");
       }
       if (
         (nbf !== undefined && !isNumericDate(nbf)) ||
         (iat !== undefined && !isNumericDate(iat))
       ) {
-        return "ERR_CLAIM_INVALID";
+        throw new AuthError("ERR_CLAIM_INVALID");
       }
       if (
         (nbf !== undefined && nbf > nowSec + clockTolerance) ||
         (iat !== undefined && iat > nowSec + clockTolerance)
       ) {
-        return "ERR_TOKEN_NOT_YET_VALID";
+        throw new AuthError("ERR_TOKEN_NOT_YET_VALID");
       }
       if (maxTokenAge !== undefined && nowSec - (iat as number) - clockTolerance > maxTokenAge) {
-        return "ERR_TOKEN_TOO_OLD";
+        throw new AuthError("ERR_TOKEN_TOO_OLD");
       }
       if (maxLifetime !== undefined && exp - (iat as number) > maxLifetime) {
-        return "ERR_LIFETIME_TOO_LONG";
+        throw new AuthError("ERR_LIFETIME_TOO_LONG");
       }
-      return undefined;
     },
-    staleAt(payload) {
-      return maxTokenAge === undefined ? undefined : (payload.iat as number) + maxTokenAge;
+    staleAt(claims) {
+      return maxTokenAge === undefined ? undefined : (claims.iat as number) + maxTokenAge;
     },
   };
 }
@@ -200,7 +195,11 @@ function audienceMatches(aud: unknown, accepted: readonly string[]): boolean {
   return Array.isArray(aud) && aud.some((a) => typeof a === "string" && accepted.includes(a));
 }
 
-function strings(value: unknown, where: string, allowEmpty = false): readonly string[] | undefined {
+function strings(
+  value: unknown,
+  option: string,
+  allowEmpty = false,
+): readonly string[] | undefined {
   if (value === undefined) {
     return undefined;
   }
@@ -210,7 +209,7 @@ function strings(value: unknown, where: string, allowEmpty = false): readonly st
     (!allowEmpty && list.length === 0) ||
     list.some((s) => typeof s !== "string" || s === "")
   ) {
-    throw new TypeError(`${where} must be a non-empty string or an array of them`);
+    throw new TypeError(`${option} must be a non-empty string or an array of them`);
   }
   return list as string[];
 }

@@ -15,13 +15,44 @@ export function namesOf<T>(names: OptionNames<T>): readonly (keyof T & string)[]
  * naming the known option closest to it: a misspelt option (`publicMethod`)
  * would otherwise be ignored, and with it the protection it asked for.
  */
-export function assertKnownOptions(options: object, known: readonly string[], where: string): void {
+export function assertKnownOptions(options: object, known: readonly string[]): void {
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
       const closest = closestName(key, known);
       const hint = closest === undefined ? "" : `; did you mean \`${closest}\`?`;
-      throw new TypeError(`${where}: unknown option \`${key}\`${hint}`);
+      throw new TypeError(`unknown option \`${key}\`${hint}`);
     }
+  }
+}
+
+/** The options among `names` that `options` gives a value other than `undefined`. */
+export function definedOptions<T extends object>(
+  options: T,
+  names: readonly (keyof T & string)[],
+): Partial<T> {
+  const defined: Partial<T> = {};
+  for (const name of names) {
+    if (options[name] !== undefined) {
+      defined[name] = options[name];
+    }
+  }
+  return defined;
+}
+
+/**
+ * inOptionsOf runs `check` and puts `context` before the message of a
+ * `TypeError` it throws: `createJwtAuth: issuers[1]: secret is empty`. The
+ * checks below it name only the option they check, and each factory (and
+ * each entry of a list) says where once.
+ */
+export function inOptionsOf<T>(context: string, check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof TypeError) {
+      throw new TypeError(`${context}: ${err.message}`, { cause: err.cause });
+    }
+    throw err;
   }
 }
 
