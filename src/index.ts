@@ -24,5 +24,5 @@ export type { KeySourceOptions } from "./core/key-source.js";
 export type { TokenCacheOptions } from "./core/token-cache.js";
 export type { Duration } from "./core/duration.js";
 export type { CallInfo, Rule } from "./core/rules.js";
-export type { ClaimPath, ClaimSetOptions } from "./core/claim-sets.js";
+export type { ClaimPath, ClaimSetOptions } from "./core/scopes-and-roles.js";
 export type { AssertRulesOptions, RuleOptions, RuleSource } from "./connect/method-rules.js";

@@ -1,8 +1,8 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { Code, HandlerContext, Interceptor } from "@connectrpc/connect";
-import type { ClaimSetOptions } from "../core/claim-sets.js";
 import type { JwtClaims } from "../core/claims.js";
 import type { AuthError, AuthErrorCode } from "../core/errors.js";
+import type { ClaimSetOptions } from "../core/scopes-and-roles.js";
 import type { VerifierOptions } from "../core/verifier.js";
 import type { AssertRulesOptions, RuleOptions } from "./method-rules.js";
 

@@ -1,11 +1,11 @@
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, type ContextValues, createContextKey, type Interceptor } from "@connectrpc/connect";
 import { readBearerToken } from "../core/bearer-token.js";
-import { createClaimSets } from "../core/claim-sets.js";
 import type { JwtClaims } from "../core/claims.js";
 import { AuthError, asAuthError } from "../core/errors.js";
 import { assertKnownOptions, inOptionsOf, namesOf, type OptionNames } from "../core/options.js";
-import { compileVerifier, verifierOptions } from "../core/verifier.js";
+import { createScopesAndRoles } from "../core/scopes-and-roles.js";
+import { compileVerifier, verifierOptionNames } from "../core/verifier.js";
 import { isCode } from "./code.js";
 import { toConnectError } from "./connect-error.js";
 import { claimsKey, failureCodeKey } from "./context.js";
@@ -14,8 +14,8 @@ import { createRuleBook } from "./method-rules.js";
 import { endAtExpiry } from "./stream-expiry.js";
 
 /** Every option of {@link createJwtAuth}, for the check of unknown options. */
-const jwtAuthOptions: OptionNames<JwtAuthOptions> = {
-  ...verifierOptions,
+const jwtAuthOptionNames: OptionNames<JwtAuthOptions> = {
+  ...verifierOptionNames,
   rules: true,
   defaultRule: true,
   publicMethods: true,
@@ -56,14 +56,14 @@ function compileJwtAuth(options: JwtAuthOptions): JwtAuth {
   if (typeof options !== "object" || options === null) {
     throw new TypeError("pass an options object with a key source, e.g. { jwks, algorithms }");
   }
-  assertKnownOptions(options, namesOf(jwtAuthOptions));
+  assertKnownOptions(options, namesOf(jwtAuthOptionNames));
   const verifier = compileVerifier(options);
   const audiences = [options.audience, ...(options.issuers ?? []).map((i) => i.audience)].flat();
-  const claimSets = createClaimSets(
+  const scopesAndRolesOf = createScopesAndRoles(
     options,
     audiences.filter((a) => typeof a === "string"),
   );
-  const rules = createRuleBook(options, claimSets);
+  const rules = createRuleBook(options, scopesAndRolesOf);
   const failureCode = options.failureCode ?? Code.PermissionDenied;
   if (!isCode(failureCode)) {
     throw new TypeError("failureCode must be a Code, e.g. Code.Unauthenticated");

@@ -4,11 +4,11 @@ import {
   default_rule,
   rule as methodRule,
 } from "../../gen/connectjwt/v1/auth_pb.js";
-import type { ClaimSets } from "../core/claim-sets.js";
 import type { JwtClaims } from "../core/claims.js";
 import { AuthError } from "../core/errors.js";
 import { inOptionsOf } from "../core/options.js";
 import { type CompiledRule, compileRule, type Rule } from "../core/rules.js";
+import type { ScopesAndRoles } from "../core/scopes-and-roles.js";
 
 /** Where a method's rule came from, in order of precedence. */
 export type RuleSource = "code" | "method option" | "service option" | "default";
@@ -68,7 +68,7 @@ const methodName =
  */
 export function createRuleBook(
   options: RuleOptions,
-  sets: (claims: JwtClaims) => ClaimSets,
+  scopesAndRolesOf: (claims: JwtClaims) => ScopesAndRoles,
 ): RuleBook {
   const inCode = new Map<string, RuleDefinition>();
   for (const [name, rule] of Object.entries(options.rules ?? {})) {
@@ -101,7 +101,7 @@ export function createRuleBook(
   function compile(definition: RuleDefinition): CompiledRule {
     let rule = compiled.get(definition);
     if (rule === undefined) {
-      rule = inOptionsOf(definition.label, () => compileRule(definition.rule, sets));
+      rule = inOptionsOf(definition.label, () => compileRule(definition.rule, scopesAndRolesOf));
       compiled.set(definition, rule);
     }
     return rule;

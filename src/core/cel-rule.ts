@@ -1,12 +1,12 @@
 import { CelScalar, celEnv, isCelError, listType, mapType, parse, plan } from "@bufbuild/cel";
-import type { ClaimSets } from "./claim-sets.js";
 import type { JwtClaims } from "./claims.js";
+import type { ScopesAndRoles } from "./scopes-and-roles.js";
 
 /** What a compiled expression says of a call: allowed, refused, or failed while evaluating. */
 export type CelVerdict = "allow" | "deny" | "error";
 
 /** A CEL rule expression, compiled once. */
-export type CelProgram = (claims: JwtClaims, sets: ClaimSets, method: string) => CelVerdict;
+export type CelProgram = (claims: JwtClaims, sets: ScopesAndRoles, method: string) => CelVerdict;
 
 const celVariables = ["claims", "scopes", "roles", "method"];
 const env = celEnv({

@@ -1,7 +1,7 @@
 import { type CelProgram, compileCel } from "./cel-rule.js";
-import { type ClaimSets, claimAt } from "./claim-sets.js";
 import type { JwtClaims } from "./claims.js";
 import { AuthError, safeCause } from "./errors.js";
+import { claimAt, type ScopesAndRoles } from "./scopes-and-roles.js";
 
 /** CallInfo is what a rule's `check` learns about the call. */
 export interface CallInfo {
@@ -77,7 +77,10 @@ const ruleFields = [
  * expression included, throws a `TypeError`; the caller says which method's
  * rule it is, and where that rule came from.
  */
-export function compileRule(rule: Rule, sets: (claims: JwtClaims) => ClaimSets): CompiledRule {
+export function compileRule(
+  rule: Rule,
+  scopesAndRolesOf: (claims: JwtClaims) => ScopesAndRoles,
+): CompiledRule {
   if (typeof rule !== "object" || rule === null) {
     throw new TypeError(
       `a rule is an object such as { scopes: ["notes:read"] } or { public: true }`,
@@ -118,7 +121,7 @@ export function compileRule(rule: Rule, sets: (claims: JwtClaims) => ClaimSets):
       if (!readsClaims) {
         return;
       }
-      const { scopes: have, roles: held } = sets(claims);
+      const { scopes: have, roles: held } = scopesAndRolesOf(claims);
       if (!scopes.every((s) => have.has(s))) {
         throw new AuthError("ERR_INSUFFICIENT_SCOPE", { scope: scopes.join(" ") });
       }
@@ -133,7 +136,7 @@ export function compileRule(rule: Rule, sets: (claims: JwtClaims) => ClaimSets):
       if (!claimsOk) {
         throw new AuthError("ERR_ACCESS_DENIED");
       }
-      const verdict = program?.(claims, sets(claims), call.method) ?? "allow";
+      const verdict = program?.(claims, scopesAndRolesOf(claims), call.method) ?? "allow";
       if (verdict === "error") {
         // CEL's own message may quote claim values: only say that it failed.
         throw new AuthError("ERR_RULE_FAILED", { cause: new Error("CEL evaluation error") });

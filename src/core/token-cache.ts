@@ -26,7 +26,7 @@ export interface TokenCacheOptions {
   maxRefusals?: number;
 }
 
-interface Entry<V> {
+interface CacheEntry<V> {
   /** The token's fingerprint: its key in the map. */
   readonly key: number;
   readonly token: string;
@@ -38,8 +38,8 @@ interface Entry<V> {
   readonly staleAt: number;
   readonly bytes: number;
   /** The neighbours in the order of use, least recent first. */
-  older: Entry<V> | undefined;
-  newer: Entry<V> | undefined;
+  older: CacheEntry<V> | undefined;
+  newer: CacheEntry<V> | undefined;
 }
 
 // What an entry takes on the heap, estimated from above. Measured on Node.js
@@ -109,9 +109,9 @@ export class TokenCache<V = JwtClaims> {
   // new string on every call, took 1.5 µs a lookup in a server. Two cached
   // tokens with one fingerprint (one chance in 10^5 per insert at 10,000
   // entries) cannot both stay: the newer replaces the older.
-  private readonly entries = new Map<number, Entry<V>>();
-  private oldest: Entry<V> | undefined;
-  private newest: Entry<V> | undefined;
+  private readonly entries = new Map<number, CacheEntry<V>>();
+  private oldest: CacheEntry<V> | undefined;
+  private newest: CacheEntry<V> | undefined;
   private bytes = 0;
   private readonly maxEntries: number;
   private readonly maxBytes: number;
@@ -214,7 +214,7 @@ export class TokenCache<V = JwtClaims> {
       return;
     }
     const dropAt = Date.now() / 1000 + this.maxTtl;
-    const entry: Entry<V> = {
+    const entry: CacheEntry<V> = {
       key,
       token,
       value,
@@ -235,13 +235,13 @@ export class TokenCache<V = JwtClaims> {
     }
   }
 
-  private remove(entry: Entry<V>): void {
+  private remove(entry: CacheEntry<V>): void {
     this.entries.delete(entry.key);
     this.unlink(entry);
     this.bytes -= entry.bytes;
   }
 
-  private unlink(entry: Entry<V>): void {
+  private unlink(entry: CacheEntry<V>): void {
     if (entry.older === undefined) {
       this.oldest = entry.newer;
     } else {
@@ -256,7 +256,7 @@ export class TokenCache<V = JwtClaims> {
     entry.newer = undefined;
   }
 
-  private append(entry: Entry<V>): void {
+  private append(entry: CacheEntry<V>): void {
     entry.older = this.newest;
     if (this.newest === undefined) {
       this.oldest = entry;

@@ -84,7 +84,7 @@ export interface Verifier {
 const maxClockTolerance = 60;
 
 /** The claim policy's options: an entry of `issuers` inherits those it leaves out. */
-const claimPolicyOptions: OptionNames<ClaimPolicyOptions> = {
+const claimPolicyOptionNames: OptionNames<ClaimPolicyOptions> = {
   issuer: true,
   audience: true,
   typ: true,
@@ -94,7 +94,7 @@ const claimPolicyOptions: OptionNames<ClaimPolicyOptions> = {
   profile: true,
 };
 
-const keySourceOptions: OptionNames<KeySourceOptions> = {
+const keySourceOptionNames: OptionNames<KeySourceOptions> = {
   secret: true,
   publicKey: true,
   jwks: true,
@@ -104,11 +104,14 @@ const keySourceOptions: OptionNames<KeySourceOptions> = {
 };
 
 /** Every option of an entry of `issuers`. */
-const issuerOptions: OptionNames<IssuerOptions> = { ...keySourceOptions, ...claimPolicyOptions };
+const issuerOptionNames: OptionNames<IssuerOptions> = {
+  ...keySourceOptionNames,
+  ...claimPolicyOptionNames,
+};
 
 /** Every option of {@link createVerifier}, for the check of unknown options. */
-export const verifierOptions: OptionNames<VerifierOptions> = {
-  ...issuerOptions,
+export const verifierOptionNames: OptionNames<VerifierOptions> = {
+  ...issuerOptionNames,
   issuers: true,
   clockTolerance: true,
   maxTokenSize: true,
@@ -132,7 +135,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (typeof options !== "object" || options === null) {
       throw new TypeError("pass an options object with a key source, e.g. { jwks, algorithms }");
     }
-    assertKnownOptions(options, namesOf(verifierOptions));
+    assertKnownOptions(options, namesOf(verifierOptionNames));
     return compileVerifier(options);
   });
 }
@@ -187,7 +190,7 @@ export function compileVerifier(options: VerifierOptions): Verifier {
       verified = await verifyToken(token, nowSec);
     } catch (err) {
       const error = asAuthError(err);
-      if (lastingRefusals.has(error.code)) {
+      if (permanentRefusals.has(error.code)) {
         refusals?.admitOnSecondSight(token, error.code, Number.POSITIVE_INFINITY);
       }
       throw error;
@@ -287,7 +290,7 @@ function compileIssuerPolicies(
     const policy = createIssuerPolicy(options, clockTolerance, limits);
     return { all: [policy], for: () => policy };
   }
-  const stray = [...namesOf(keySourceOptions), "issuer" as const].filter(
+  const stray = [...namesOf(keySourceOptionNames), "issuer" as const].filter(
     (k) => options[k] !== undefined,
   );
   if (stray.length > 0) {
@@ -298,17 +301,17 @@ function compileIssuerPolicies(
   if (!Array.isArray(options.issuers) || options.issuers.length === 0) {
     throw new TypeError("issuers must be a non-empty array of { issuer, <key source>, ... }");
   }
-  // What an entry leaves out, or leaves undefined, it inherits: an option
+  // What an issuer leaves out, or leaves undefined, it inherits: an option
   // read from an unset environment variable never lifts a check.
-  const inherited = definedOptions(options, namesOf(claimPolicyOptions));
+  const inherited = definedOptions(options, namesOf(claimPolicyOptionNames));
   const byIssuer = new Map<string, IssuerPolicy>();
-  options.issuers.forEach((entry: IssuerOptions, i) => {
+  options.issuers.forEach((issuerOptions: IssuerOptions, i) => {
     inOptionsOf(`issuers[${i}]`, () => {
-      if (typeof entry !== "object" || entry === null) {
+      if (typeof issuerOptions !== "object" || issuerOptions === null) {
         throw new TypeError("must be an object: { issuer, <key source>, ... }");
       }
-      assertKnownOptions(entry, namesOf(issuerOptions));
-      const own = definedOptions(entry, namesOf(issuerOptions));
+      assertKnownOptions(issuerOptions, namesOf(issuerOptionNames));
+      const own = definedOptions(issuerOptions, namesOf(issuerOptionNames));
       const policy = createIssuerPolicy({ ...inherited, ...own }, clockTolerance, limits);
       if (policy.issuers === undefined) {
         throw new TypeError("set `issuer` (or `issuerUrl`): it picks this issuer's keys");
@@ -369,7 +372,7 @@ function createCache(options: TokenCacheOptions | false | undefined) {
  * the time: those the refusal cache remembers. (Not a token not yet valid,
  * nor anything decided by a key, a signature or `isRevoked`.)
  */
-const lastingRefusals: ReadonlySet<AuthErrorCode> = new Set<AuthErrorCode>([
+const permanentRefusals: ReadonlySet<AuthErrorCode> = new Set<AuthErrorCode>([
   "ERR_TOKEN_MALFORMED",
   "ERR_ALGORITHM_NOT_ALLOWED",
   "ERR_TYPE_INVALID",

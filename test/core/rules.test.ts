@@ -1,16 +1,16 @@
-// compileRule and createClaimSets on their own: exact matching of scopes,
+// compileRule and createScopesAndRoles on their own: exact matching of scopes,
 // roles and claims, memoization, what a CEL expression sees, and the mistakes
 // a rule is refused for at construction.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { createClaimSets } from "../../src/core/claim-sets.js";
 import { freezeClaims } from "../../src/core/claims.js";
 import { type CallInfo, type CompiledRule, compileRule, type Rule } from "../../src/core/rules.js";
+import { createScopesAndRoles } from "../../src/core/scopes-and-roles.js";
 import { AuthError, type AuthErrorCode, createJwtAuth, type JwtClaims } from "../../src/index.js";
 
 const audience = "notes-api";
 const secret = "0123456789abcdef0123456789abcdef";
-const sets = createClaimSets({}, [audience]);
+const sets = createScopesAndRoles({}, [audience]);
 const callInfo: CallInfo = {
   method: "notes.v1.NotesService/ListNotes",
   service: "notes.v1.NotesService",
@@ -49,7 +49,7 @@ async function decide(
   return (await refusalOf(compiled, frozen, info))?.code ?? "allowed";
 }
 
-describe("createClaimSets", () => {
+describe("createScopesAndRoles", () => {
   const table: [
     name: string,
     payload: Record<string, unknown>,
@@ -97,7 +97,7 @@ describe("createClaimSets", () => {
   }
 
   test("every configured audience, dots and all, gets its Keycloak client roles", () => {
-    const two = createClaimSets({}, ["https://api.example.com", "b"]);
+    const two = createScopesAndRoles({}, ["https://api.example.com", "b"]);
     const got = two(
       claims({
         resource_access: {
@@ -120,7 +120,7 @@ describe("createClaimSets", () => {
   });
 
   test("scopeClaims and roleClaims take dot paths and array paths", () => {
-    const custom = createClaimSets(
+    const custom = createScopesAndRoles(
       { scopeClaims: ["ext.perms"], roleClaims: [["https://example.com/roles"], "app.roles"] },
       [audience],
     );
@@ -134,7 +134,7 @@ describe("createClaimSets", () => {
     assert.deepEqual(sorted(got.scopes), ["a", "b"]);
     assert.deepEqual(sorted(got.roles), ["admin", "editor"]);
     // A dotted string is a path, not a claim name.
-    const dotted = createClaimSets({ roleClaims: ["https://example.com/roles"] }, []);
+    const dotted = createScopesAndRoles({ roleClaims: ["https://example.com/roles"] }, []);
     assert.equal(dotted(claims({ "https://example.com/roles": ["admin"] })).roles.size, 0);
   });
 
@@ -146,7 +146,7 @@ describe("createClaimSets", () => {
     assert.notEqual(sets(twin), first);
     assert.deepEqual(sets(twin), first);
     // Another reader has its own memo.
-    assert.notEqual(createClaimSets({}, [audience])(one), first);
+    assert.notEqual(createScopesAndRoles({}, [audience])(one), first);
   });
 
   const badPaths: [string, unknown][] = [

@@ -19,7 +19,7 @@ export interface ClaimSetOptions {
 }
 
 /** The scopes and roles of one token, as sets of exact strings. */
-export interface ClaimSets {
+export interface ScopesAndRoles {
   readonly scopes: ReadonlySet<string>;
   readonly roles: ReadonlySet<string>;
 }
@@ -28,16 +28,16 @@ const defaultScopeClaims: readonly ClaimPath[] = ["scope", "scp", "permissions"]
 const defaultRoleClaims: readonly ClaimPath[] = ["roles", "realm_access.roles", "groups"];
 
 /**
- * createClaimSets returns a function that reads the scopes and roles of
+ * createScopesAndRoles returns the function that reads the scopes and roles of
  * verified claims, whichever shape the issuer uses: a space-delimited string
  * (`scope`, `scp`) or an array of strings (`scp`, `permissions`, `roles`,
  * `groups`). Entries are compared whole: `admin` never matches `superadmin`.
  * Claims are frozen, so each object's sets are computed once and remembered.
  */
-export function createClaimSets(
+export function createScopesAndRoles(
   options: ClaimSetOptions,
   audiences: readonly string[],
-): (claims: JwtClaims) => ClaimSets {
+): (claims: JwtClaims) => ScopesAndRoles {
   const scopePaths = paths(options.scopeClaims ?? defaultScopeClaims, "scopeClaims");
   const rolePaths = paths(
     options.roleClaims ?? [
@@ -46,14 +46,14 @@ export function createClaimSets(
     ],
     "roleClaims",
   );
-  const memo = new WeakMap<JwtClaims, ClaimSets>();
+  const read = new WeakMap<JwtClaims, ScopesAndRoles>();
   return (claims) => {
-    let sets = memo.get(claims);
-    if (sets === undefined) {
-      sets = { scopes: collect(claims, scopePaths), roles: collect(claims, rolePaths) };
-      memo.set(claims, sets);
+    let found = read.get(claims);
+    if (found === undefined) {
+      found = { scopes: collect(claims, scopePaths), roles: collect(claims, rolePaths) };
+      read.set(claims, found);
     }
-    return sets;
+    return found;
   };
 }
 
