@@ -85,7 +85,10 @@ async function mintFor(issuer: DevIssuer, req: AnyRequest, res: AnyResponse) {
     // Requiring JSON also means a plain HTML form on another site cannot post here.
     const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
     if (type !== "application/json") {
-      sendJson(res, 415, { error: "send the body as application/json" }, noStore);
+      // curl -d sends application/x-www-form-urlencoded: say what to send instead.
+      const error =
+        "send the body as JSON with the header Content-Type: application/json (curl: -H 'Content-Type: application/json')";
+      sendJson(res, 415, { error }, noStore);
       return;
     }
     try {
