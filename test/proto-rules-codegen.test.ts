@@ -1,4 +1,4 @@
-// The .proto rules path as a user takes it: the README's buf.yaml and
+// The .proto rules path as a user takes it: docs/rules.md's buf.yaml and
 // buf.gen.yaml, a proto of the user's that imports connectjwt/v1/auth.proto,
 // `buf generate` with protoc-gen-es, a typecheck of the output under NodeNext
 // resolution, and a real server that enforces the rules the proto declares.
@@ -24,14 +24,14 @@ import { audience, generateTestKey, issuer, type MintOptions, mint } from "./hel
 const root = join(import.meta.dirname, "..");
 const bin = join(root, "node_modules", ".bin");
 const run = promisify(execFile);
-const readme = await readFile(join(root, "README.md"), "utf8");
+const rulesGuide = await readFile(join(root, "docs", "rules.md"), "utf8");
 const key = await generateTestKey("ES256");
 
-/** The README's ```yaml block that opens with `# <name>`, so README and test cannot drift. */
-function readmeYaml(name: string): string {
-  const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? "");
+/** The rules guide's ```yaml block that opens with `# <name>`, so guide and test cannot drift. */
+function guideYaml(name: string): string {
+  const blocks = [...rulesGuide.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? "");
   const found = blocks.filter((block) => block.startsWith(`# ${name}\n`));
-  assert.equal(found.length, 1, `README.md should show exactly one ${name}`);
+  assert.equal(found.length, 1, `docs/rules.md should show exactly one ${name}`);
   return found[0] ?? "";
 }
 
@@ -119,14 +119,14 @@ const userTsconfig = {
 };
 
 /**
- * writeUserProject lays out a user's project in `work`: the README's buf files,
+ * writeUserProject lays out a user's project in `work`: the rules guide's buf files,
  * the notes proto, and node_modules holding connect-jwt as it ships (its
  * auth.proto; its entry point re-exports this repo's src) next to the
  * dependencies a user installs, linked from this repo.
  */
 async function writeUserProject(work: string): Promise<void> {
-  await writeFile(join(work, "buf.yaml"), readmeYaml("buf.yaml"));
-  await writeFile(join(work, "buf.gen.yaml"), readmeYaml("buf.gen.yaml"));
+  await writeFile(join(work, "buf.yaml"), guideYaml("buf.yaml"));
+  await writeFile(join(work, "buf.gen.yaml"), guideYaml("buf.gen.yaml"));
   await writeFile(
     join(work, "package.json"),
     JSON.stringify({ name: "notes-api", private: true, type: "module" }),
@@ -167,7 +167,7 @@ function createTransport(kind: TransportKind, baseUrl: string): Transport {
 /** The outcome of one unary call: "ok", or the code and message it was refused with. */
 type Result = "ok" | { code: Code; message: string };
 
-describe("rules in a user's .proto, generated with the README's buf.gen.yaml", () => {
+describe("rules in a user's .proto, generated with the rules guide's buf.gen.yaml", () => {
   let work = "";
   let server: TestServer | undefined;
   let service: DescService | undefined;

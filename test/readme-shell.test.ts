@@ -1,4 +1,4 @@
-// Every shell command of the README and of docs/*.md, run with bash against
+// Every shell command of the README, CONTRIBUTING.md and docs/*.md, run with bash against
 // the demo server (example/server.ts, what `npm start` runs) on a free port;
 // and the commands the demo prints at start, run as printed. What a reader
 // pastes must work.
@@ -20,6 +20,10 @@ const tsx = join(root, "node_modules", ".bin", "tsx");
  * Keep this list small: any other command of the docs must run.
  */
 const notRunHere: ReadonlyMap<string, string> = new Map([
+  [
+    "npm install connect-jwt @connectrpc/connect @bufbuild/protobuf",
+    "installs the package into a project of the reader's",
+  ],
   ["npm install && npm start", "installs packages, then serves on port 8080 until stopped"],
   ["npm test", "the whole suite, this test included"],
   [
@@ -59,7 +63,7 @@ function shellBlocks(file: string, markdown: string): ShellBlock[] {
   });
 }
 
-const docs = ["README.md"];
+const docs = ["README.md", "CONTRIBUTING.md"];
 for await (const file of glob("docs/**/*.md", { cwd: root })) {
   docs.push(file);
 }

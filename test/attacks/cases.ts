@@ -836,7 +836,7 @@ function protoPayload(): string {
 /** Every named case. */
 export const attackCases: readonly AttackCase[] = [...headerCases, ...tokenCases, ...claimCases];
 
-/** The message and `WWW-Authenticate` a refusal for `reason` must carry (README, "Failures and their codes"). */
+/** The message and `WWW-Authenticate` a refusal for `reason` must carry (docs/failures.md). */
 export function wireOf(reason: AuthErrorCode): { message: string; challenge: string } {
   const invalidToken = 'Bearer error="invalid_token"';
   switch (reason) {
