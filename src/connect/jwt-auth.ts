@@ -19,7 +19,7 @@ import { toConnectError } from "./connect-error.js";
 import { claimsKey, failureCodeKey } from "./context.js";
 import type { JwtAuth, JwtAuthOptions, Protocol } from "./jwt-auth-options.js";
 import { createRuleBook, type MethodRule } from "./method-rules.js";
-import { endAtExpiry } from "./stream-expiry.js";
+import { endAtAbort, startExpiry } from "./stream-expiry.js";
 
 // Marks a call the gate has decided, with the JwtAuth that decided it.
 const decidedBy = createContextKey<object | undefined>(undefined, {
@@ -294,23 +294,40 @@ export function createJwtAuth(options: JwtAuthOptions): JwtAuth {
       }
       await outcome;
     }
-    const res = await next(req);
-    if (!res.stream || !endStreamsAtExpiry) {
-      return res;
-    }
     const exp = req.contextValues.get(claimsKey)?.exp;
-    if (typeof exp !== "number") {
-      return res;
+    if (!req.stream || !endStreamsAtExpiry || typeof exp !== "number") {
+      return await next(req);
     }
     const method = rules.ruleFor(req.method).name;
-    const deadlineMs = (exp + verifier.clockTolerance) * 1000;
-    const message = endAtExpiry(res.message, deadlineMs, () => {
+    const expiry = startExpiry((exp + verifier.clockTolerance) * 1000, () => {
       const error = new AuthError("ERR_TOKEN_EXPIRED");
       const subject = subjectOf(req.contextValues.get(claimsKey));
       notify(onDenied, { reason: error.code, error, method, protocol, subject });
       return toConnectError(error, failureCode);
     });
-    return { ...res, message };
+    // Connect aborts the call's signal when the call ends, however it ends: the timer goes with it.
+    req.signal.addEventListener("abort", expiry.stop, { once: true });
+    try {
+      // The handler's context takes its signal and its messages from the request
+      // given to `next`: at the deadline its iteration ends with the refusal and
+      // its signal aborts, so no message sent after expiry reaches it.
+      const res = await next({
+        ...req,
+        signal: AbortSignal.any([req.signal, expiry.signal]),
+        message: endAtAbort(req.message, expiry.signal),
+      });
+      if (req.method.methodKind === "client_streaming" || !res.stream) {
+        // The handler has returned. Before the deadline, its answer stands even
+        // if the token expires while it is sent; after it, the call is refused.
+        expiry.stop();
+        expiry.signal.throwIfAborted();
+        return res;
+      }
+      return { ...res, message: endAtAbort(res.message, expiry.signal, expiry.stop) };
+    } catch (err) {
+      expiry.stop();
+      throw err;
+    }
   }
 }
 

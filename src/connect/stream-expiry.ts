@@ -2,36 +2,53 @@
 // delays fire at once, so a far `exp` is waited for in steps.
 const maxDelayMs = 2 ** 31 - 1;
 
+/** StreamExpiry is the deadline of one streaming call, made by {@link startExpiry}. */
+export interface StreamExpiry {
+  /** Aborts at the deadline, with the error `expired()` made; never for another reason. */
+  readonly signal: AbortSignal;
+  /** Clears the timer: the call ended before its deadline. Safe to call more than once. */
+  stop(): void;
+}
+
 /**
- * endAtExpiry passes a response stream through until `deadlineMs` (a time in
- * ms since the epoch: the token's `exp` plus the clock tolerance), then ends
- * it with the error `expired()` makes. The timer lives exactly as long as the
- * stream: it is cleared when the stream ends, fails, or is abandoned.
+ * startExpiry arms one timer for a call that must end at `deadlineMs` (a time
+ * in ms since the epoch: the token's `exp` plus the clock tolerance). At the
+ * deadline its signal aborts with `expired()`, called once. The timer is
+ * unref'd: the call's connection keeps the process alive, not its deadline.
  */
-export async function* endAtExpiry<T>(
-  stream: AsyncIterable<T>,
-  deadlineMs: number,
-  expired: () => Error,
-): AsyncGenerator<T, void, undefined> {
+export function startExpiry(deadlineMs: number, expired: () => Error): StreamExpiry {
+  const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const expiry = new Promise<never>((_, reject) => {
-    const arm = () => {
-      const left = deadlineMs - Date.now();
-      if (left <= 0) {
-        reject(expired());
-      } else {
-        timer = setTimeout(arm, Math.min(left, maxDelayMs));
-      }
-    };
-    arm();
-  });
-  // The race below may leave this promise rejected with nobody listening.
-  expiry.catch(() => {});
+  const arm = () => {
+    const left = deadlineMs - Date.now();
+    if (left <= 0) {
+      controller.abort(expired());
+      return;
+    }
+    timer = setTimeout(arm, Math.min(left, maxDelayMs));
+    // Runtimes whose timers are numbers have no unref.
+    timer.unref?.();
+  };
+  arm();
+  return { signal: controller.signal, stop: () => clearTimeout(timer) };
+}
+
+/**
+ * endAtAbort passes a stream through until `signal` aborts, then throws the
+ * signal's reason, also while it waits for the next message, and lets go of
+ * the source (its `return()` is called, not awaited: it may be waiting).
+ * `onEnd` is called once the stream ends, however it ends.
+ */
+export async function* endAtAbort<T>(
+  stream: AsyncIterable<T>,
+  signal: AbortSignal,
+  onEnd?: () => void,
+): AsyncGenerator<T, void, undefined> {
   const it = stream[Symbol.asyncIterator]();
   let finished = false;
   try {
     for (;;) {
-      const next = await Promise.race([it.next(), expiry]);
+      const next = await nextBeforeAbort(it, signal);
       if (next.done === true) {
         finished = true;
         return;
@@ -39,10 +56,33 @@ export async function* endAtExpiry<T>(
       yield next.value;
     }
   } finally {
-    clearTimeout(timer);
+    onEnd?.();
     if (!finished) {
-      // Tell the handler's stream to stop; it may be waiting, so do not wait for it.
       void Promise.resolve(it.return?.()).catch(() => {});
     }
+  }
+}
+
+/**
+ * nextBeforeAbort is `it.next()`, or the signal's reason if it aborts first.
+ * It listens to the signal only while it waits. Racing every message against
+ * one promise that lives as long as the stream would add a reaction to that
+ * promise per message, held until the stream ends: 43 MiB over 100,000
+ * messages of one stream in test/stream-expiry-memory.test.ts.
+ */
+async function nextBeforeAbort<T>(
+  it: AsyncIterator<T>,
+  signal: AbortSignal,
+): Promise<IteratorResult<T>> {
+  signal.throwIfAborted();
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+  });
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    return await Promise.race([it.next(), aborted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
   }
 }
