@@ -76,27 +76,27 @@ function subjectOf(claims: JwtClaims): string {
 /**
  * untilAborted yields the messages of a request stream, and throws the abort
  * reason (for a shutdown, a ConnectError with Code.Unavailable) as soon as the
- * signal aborts, even while waiting for the next message.
+ * signal aborts, even while waiting for the next message. It listens to the
+ * signal only while it waits, so a long stream keeps no memory per message.
  */
 async function* untilAborted<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
-  signal.throwIfAborted();
-  let onAbort = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  // Observed here so that an abort after the stream ended is not an unhandled rejection.
-  aborted.catch(() => {});
   const messages = source[Symbol.asyncIterator]();
-  try {
-    for (;;) {
-      const next = await Promise.race([messages.next(), aborted]);
-      if (next.done === true) {
-        return;
-      }
-      yield next.value;
+  for (;;) {
+    signal.throwIfAborted();
+    let onAbort = () => {};
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+    });
+    signal.addEventListener("abort", onAbort, { once: true });
+    let next: IteratorResult<T>;
+    try {
+      next = await Promise.race([messages.next(), aborted]);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
     }
-  } finally {
-    signal.removeEventListener("abort", onAbort);
+    if (next.done === true) {
+      return;
+    }
+    yield next.value;
   }
 }

@@ -1,7 +1,7 @@
 import * as http2 from "node:http2";
 import type * as net from "node:net";
 import type * as tls from "node:tls";
-import { type DualHandler, type ListeningServer, urlOf } from "./listen.js";
+import { type DualHandler, type ListeningServer, streamResetLimit, urlOf } from "./listen.js";
 import type { TlsCredentials } from "./x509.js";
 
 /** The protocols offered in the TLS handshake (ALPN), the server's preference first. */
@@ -24,6 +24,7 @@ export async function listenTls(
 ): Promise<ListeningServer> {
   const server = http2.createSecureServer(
     {
+      ...streamResetLimit,
       cert: options.cert,
       key: options.key,
       allowHTTP1: true,

@@ -1,66 +1,110 @@
 import assert from "node:assert/strict";
 import { describe, mock, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { endAtExpiry } from "../src/connect/stream-expiry.js";
+import { endAtAbort, startExpiry } from "../src/connect/stream-expiry.js";
 import type { DeniedEvent } from "../src/index.js";
 import { gateAndInterceptor, transports, useServer } from "./helpers/server.js";
 import { audience, generateTestKey, issuer, mint } from "./helpers/tokens.js";
 
 const key = await generateTestKey("ES256");
 
-describe("endAtExpiry, on a mocked clock", () => {
-  async function* forever() {
-    for (let i = 0; ; i++) {
-      yield i;
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-  }
-
-  test("ends the stream at the deadline with the given error", async (t) => {
+describe("startExpiry, on a mocked clock", () => {
+  test("aborts its signal at the deadline with the given error, made once", (t) => {
     t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: 0 });
-    const seen: number[] = [];
-    const done = (async () => {
-      for await (const n of endAtExpiry(forever(), 3500, () => new Error("expired"))) {
-        seen.push(n);
-      }
-    })().then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    for (let i = 0; i < 5; i++) {
-      await new Promise(setImmediate); // let the stream take its next step
-      t.mock.timers.tick(1000);
-    }
-    await new Promise(setImmediate);
-    assert.match(String(await done), /expired/);
-    assert.deepEqual(seen, [0, 1, 2, 3]);
+    const expired = mock.fn(() => new Error("expired"));
+    const { signal } = startExpiry(3500, expired);
+    t.mock.timers.tick(3499);
+    assert.equal(signal.aborted, false);
+    t.mock.timers.tick(1);
+    assert.equal(signal.aborted, true);
+    assert.match(String(signal.reason), /expired/);
+    t.mock.timers.tick(10_000);
+    assert.equal(expired.mock.callCount(), 1);
   });
 
-  test("a stream that ends first clears its timer", async (t) => {
+  test("a deadline already passed aborts at once", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: 5000 });
+    assert.equal(startExpiry(4000, () => new Error("expired")).signal.aborted, true);
+  });
+
+  test("stop clears the timer", (t) => {
     t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: 0 });
-    const cleared = mock.method(globalThis, "clearTimeout");
-    async function* two() {
-      yield 1;
-      yield 2;
+    const expired = mock.fn(() => new Error("expired"));
+    const expiry = startExpiry(3500, expired);
+    expiry.stop();
+    expiry.stop();
+    t.mock.timers.tick(10_000);
+    assert.equal(expiry.signal.aborted, false);
+    assert.equal(expired.mock.callCount(), 0);
+  });
+
+  test("a deadline beyond setTimeout's range is waited for in steps", (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: 0 });
+    const { signal } = startExpiry(2 ** 31 + 5000, () => new Error("expired"));
+    t.mock.timers.tick(2 ** 31 - 1); // the first step ends, the wait goes on
+    assert.equal(signal.aborted, false);
+    t.mock.timers.tick(5001);
+    assert.equal(signal.aborted, true);
+  });
+});
+
+describe("endAtAbort", () => {
+  async function* messages(...values: number[]) {
+    yield* values;
+  }
+
+  test("ends the stream with the signal's reason, also while it waits, and lets go of the source", async () => {
+    const controller = new AbortController();
+    let letGo = false;
+    async function* source() {
+      try {
+        yield 1;
+        await new Promise(() => {}); // waits for a message that never comes
+      } finally {
+        letGo = true;
+      }
     }
+    const it = endAtAbort(source(), controller.signal)[Symbol.asyncIterator]();
+    assert.deepEqual(await it.next(), { done: false, value: 1 });
+    const waiting = it.next();
+    controller.abort(new Error("expired"));
+    await assert.rejects(waiting, /expired/);
+    assert.deepEqual(await it.next(), { done: true, value: undefined });
+    // The source is still waiting: its return() runs once it steps, never for us to await.
+    assert.equal(letGo, false);
+  });
+
+  test("a signal already aborted ends the stream before its first message", async () => {
+    const controller = new AbortController();
+    controller.abort(new Error("expired"));
     const seen: number[] = [];
-    for await (const n of endAtExpiry(two(), 10_000, () => new Error("expired"))) {
+    await assert.rejects(async () => {
+      for await (const n of endAtAbort(messages(1, 2), controller.signal)) {
+        seen.push(n);
+      }
+    }, /expired/);
+    assert.deepEqual(seen, []);
+  });
+
+  test("a stream that ends first passes every message and calls onEnd once", async () => {
+    const onEnd = mock.fn();
+    const seen: number[] = [];
+    for await (const n of endAtAbort(messages(1, 2), new AbortController().signal, onEnd)) {
       seen.push(n);
     }
     assert.deepEqual(seen, [1, 2]);
-    assert.equal(cleared.mock.callCount(), 1);
-    cleared.mock.restore();
+    assert.equal(onEnd.mock.callCount(), 1);
   });
 
-  test("a deadline beyond setTimeout's range is waited for in steps", async (t) => {
-    t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: 0 });
-    const it = endAtExpiry(forever(), 2 ** 31 + 5000, () => new Error("expired"))[
-      Symbol.asyncIterator
-    ]();
-    assert.deepEqual(await it.next(), { done: false, value: 0 });
-    t.mock.timers.tick(2 ** 31 - 1); // the first step ends, the stream goes on
-    await new Promise(setImmediate);
-    await it.return(undefined);
+  test("holds no listener on the signal between messages", async () => {
+    const signal = new AbortController().signal;
+    const listening = mock.method(signal, "addEventListener");
+    const letGo = mock.method(signal, "removeEventListener");
+    for await (const _ of endAtAbort(messages(1, 2, 3), signal)) {
+      assert.equal(listening.mock.callCount(), letGo.mock.callCount());
+    }
+    assert.equal(listening.mock.callCount(), 4);
+    assert.equal(letGo.mock.callCount(), 4);
   });
 });
 

@@ -52,9 +52,13 @@ export interface JwtAuthOptions extends VerifierOptions, RuleOptions, ClaimSetOp
    */
   failureCode?: Code;
   /**
-   * End a server-streaming or bidi call when its token expires (at `exp` plus
-   * the clock tolerance), with the failure code and `error="invalid_token"`.
-   * Default true. Needs the interceptor (a request gate cannot end a stream).
+   * End a server-streaming, client-streaming or bidi call when its token
+   * expires (at `exp` plus the clock tolerance): the handler's iteration of
+   * the request messages ends with the refusal, its `ctx.signal` aborts, and
+   * the client gets the failure code and `error="invalid_token"`. A response
+   * the handler completed before then is never refused. One timer per call,
+   * no memory per message. Default true. Needs the interceptor (a request
+   * gate cannot end a stream).
    */
   endStreamsAtExpiry?: boolean;
   /** Called for every refused call. Exceptions it throws are ignored. */

@@ -72,10 +72,10 @@ export async function* endAtAbort<T>(
 
 /**
  * nextBeforeAbort is `it.next()`, or the signal's reason if it aborts first.
- * It listens to the signal only while it waits: racing every message against
- * one promise that lives as long as the stream adds a reaction to that promise
- * per message (about 350 bytes each, held until the stream ends, measured by
- * test/stream-expiry-memory.test.ts), so a long stream would grow without bound.
+ * It listens to the signal only while it waits. Racing every message against
+ * one promise that lives as long as the stream would add a reaction to that
+ * promise per message, held until the stream ends: 43 MiB over 100,000
+ * messages of one stream in test/stream-expiry-memory.test.ts.
  */
 async function nextBeforeAbort<T>(
   it: AsyncIterator<T>,
