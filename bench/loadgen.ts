@@ -1,9 +1,9 @@
 // A small HTTP/2 load generator on node:http2, for what h2load cannot do:
 // a different `authorization` header on every request. It runs in its own
-// process (started by bench/run.ts), keeps `connections × streams` requests in
+// process (started by run.ts), keeps `connections × streams` requests in
 // flight for a fixed time, and prints one JSON line with the results.
 //
-// Usage: node --import tsx bench/loadgen.ts '<json LoadgenOptions>'
+// Usage: node --import tsx loadgen.ts '<json LoadgenOptions>'
 
 import { readFileSync } from "node:fs";
 import * as http2 from "node:http2";

@@ -4,13 +4,13 @@
 // cache admits a token on its second verification), so that every token is
 // cached and the cache runs full, evicting, for the whole run.
 // Runs in its own process with --expose-gc; prints one JSON line.
-// Usage: node --expose-gc --import tsx bench/memory.ts <tokens> [<maxEntries> <maxBytes> [<method>]]
+// Usage: node --expose-gc --import tsx memory.ts <tokens> [<maxEntries> <maxBytes> [<method>]]
 // <method>: whoAmI (any valid token: the default rule) or listNotes (scope
 // notes:read: the rule reads the token's scopes, whose sets then live beside
 // the cached claims).
 import { createHandlerContext } from "@connectrpc/connect";
+import { createJwtAuth, type JwtAuth } from "connect-jwt";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
-import { createJwtAuth, type JwtAuth } from "../src/index.js";
 import { type Alg, audience, issuer, methodPath, readKey, signer, validClaims } from "./keys.js";
 
 export interface MemoryResult {

@@ -1,9 +1,14 @@
-// Micro benchmark of the verifier paths, to see where the time of one call goes:
-// header parsing, decoding, a cache hit (verify, gate, interceptor), a cold
-// verification per algorithm next to jose's jwtVerify alone, and each kind of
-// refusal through the request gate.
+// `npm run bench:micro`: calls in process, through connect-jwt's public API,
+// pinned to the servers' CPU. With tinybench: a cache hit at three depths
+// (verify, request gate, interceptor), a new token per algorithm next to jose's
+// jwtVerify alone, and each kind of refusal through the request gate. Then the
+// scaling table: how a call's cost grows with the work around it. A full run
+// writes RESULTS.md's "micro" section.
 //
-// Usage: npm run bench:micro [-- --time 500] [-- --json]
+//   npm run bench:micro
+//   npm run bench:micro -- --quick      a smoke run (short tasks, few rounds, ES256)
+//   npm run bench:micro -- --json       the tinybench rows as JSON, RESULTS.md left alone
+import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import {
@@ -13,18 +18,10 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { decodeJwt, decodeProtectedHeader, importSPKI, jwtVerify } from "jose";
+import { createJwtAuth, type JwtAuthOptions, parseBearerToken } from "connect-jwt";
+import { importSPKI, jwtVerify } from "jose";
 import { Bench } from "tinybench";
 import { DemoService, WhoAmIRequestSchema, WhoAmIResponseSchema } from "../gen/demo/v1/demo_pb.js";
-import { isCompactJws } from "../src/core/bearer-token.js";
-import { freezeClaims, type JwtClaims } from "../src/core/claims.js";
-import { TokenCache } from "../src/core/token-cache.js";
-import {
-  createJwtAuth,
-  type JwtAuth,
-  type JwtAuthOptions,
-  parseBearerToken,
-} from "../src/index.js";
 import {
   type Alg,
   algorithms,
@@ -36,16 +33,31 @@ import {
   signer,
   validClaims,
 } from "./keys.js";
+import { pinThisProcess } from "./processes.js";
+import { runLine, writeSection } from "./results-file.js";
+import { measureRow, renderScaling, type ScalingResult } from "./scaling.js";
+import { cachedTokenRows, issuerRows, keyRows, methodRows } from "./scaling-rows.js";
 
+pinThisProcess();
 const { values } = parseArgs({
   options: {
-    time: { type: "string", default: "400" },
-    json: { type: "boolean", default: false },
+    time: { type: "string" },
+    rounds: { type: "string" },
     algs: { type: "string" },
+    quick: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    "no-write": { type: "boolean", default: false },
   },
 });
-const time = Number(values.time);
-const algs = (values.algs?.split(",") ?? algorithms) as Alg[];
+const quick = values.quick === true;
+const time = Number(values.time ?? (quick ? 50 : 400));
+const rounds = Number(values.rounds ?? (quick ? 3 : 31));
+/** The length of one batch of the scaling table, ms. */
+const batchMs = quick ? 2 : 5;
+const algs = (values.algs?.split(",") ?? (quick ? ["ES256"] : algorithms)) as Alg[];
+const write = !quick && !values.json && !values["no-write"] && values.algs === undefined;
+const started = new Date();
+const loadBefore = loadavg();
 
 export interface MicroRow {
   readonly group: string;
@@ -53,7 +65,6 @@ export interface MicroRow {
   readonly meanUs: number;
   readonly p50Us: number;
   readonly p99Us: number;
-  readonly opsPerSec: number;
 }
 
 function options(m: KeyMaterial, extra: Partial<JwtAuthOptions> = {}): JwtAuthOptions {
@@ -75,30 +86,7 @@ function context(header: Record<string, string>): HandlerContext {
   });
 }
 
-function unaryRequest(header: Record<string, string>): UnaryRequest {
-  return {
-    stream: false,
-    service: DemoService,
-    method: DemoService.method.whoAmI,
-    requestMethod: "POST",
-    url: `http://127.0.0.1${methodPath}`,
-    signal: new AbortController().signal,
-    header: new Headers(header),
-    contextValues: createContextValues(),
-    message: create(WhoAmIRequestSchema),
-  } as UnaryRequest;
-}
-
-const response: UnaryResponse = {
-  stream: false,
-  service: DemoService,
-  method: DemoService.method.whoAmI,
-  header: new Headers(),
-  trailer: new Headers(),
-  message: create(WhoAmIResponseSchema),
-} as UnaryResponse;
-
-async function refuses(gate: JwtAuth["requestGate"], ctx: HandlerContext) {
+async function refuses(gate: (ctx: HandlerContext) => Promise<void>, ctx: HandlerContext) {
   try {
     await gate(ctx);
   } catch {
@@ -117,86 +105,66 @@ async function run(group: string, add: (bench: Bench) => void) {
     if (result.state === "errored") {
       throw result.error;
     }
-    if (result.state !== "completed") {
-      continue;
+    if (result.state === "completed") {
+      const us = (ms: number) => ms * 1000;
+      rows.push({
+        group,
+        name: task.name,
+        meanUs: us(result.latency.mean),
+        p50Us: us(result.latency.p50),
+        p99Us: us(result.latency.p99),
+      });
     }
-    rows.push({
-      group,
-      name: task.name,
-      meanUs: result.latency.mean * 1000,
-      p50Us: result.latency.p50 * 1000,
-      p99Us: result.latency.p99 * 1000,
-      opsPerSec: result.throughput.mean,
-    });
   }
   if (!values.json) {
-    printRows(rows.filter((r) => r.group === group));
+    for (const r of rows.filter((row) => row.group === group)) {
+      const f = (v: number) => v.toFixed(2).padStart(8);
+      console.log(
+        `${`${r.group}: ${r.name}`.padEnd(70)} mean ${f(r.meanUs)} µs  p50 ${f(r.p50Us)} µs  p99 ${f(r.p99Us)} µs`,
+      );
+    }
   }
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
 const es = readKey("ES256");
 const signEs = signer(es);
 const now = Math.floor(Date.now() / 1000);
 const valid = signEs(validClaims(0));
 const header = `Bearer ${valid}`;
 
-// 1. The steps of a verification besides jose's jwtVerify: parsing, the
-// syntax check, decoding for the prechecks, freezing the claims, the cache.
-await run("steps", (bench) => {
-  const payload = decodeJwt(valid);
-  const claims = freezeClaims(payload) as JwtClaims;
-  const cache = new TokenCache();
-  const tokens = Array.from({ length: 40_000 }, (_, i) => `${valid}${i}`);
-  let i = 0;
-  for (const t of tokens.slice(0, 10_000)) {
-    cache.set(t, claims, now + 3600);
-  }
-  bench
-    .add("parseBearerToken", () => {
-      parseBearerToken(header);
-    })
-    .add("isCompactJws", () => {
-      isCompactJws(valid);
-    })
-    .add("decode header + payload with jose (before)", () => {
-      decodeProtectedHeader(valid);
-      decodeJwt(valid);
-    })
-    .add("decode header + payload with Buffer (now)", () => {
-      const first = valid.indexOf(".");
-      const second = valid.indexOf(".", first + 1);
-      JSON.parse(utf8.decode(Buffer.from(valid.slice(0, first), "base64url")));
-      JSON.parse(utf8.decode(Buffer.from(valid.slice(first + 1, second), "base64url")));
-    })
-    .add("freezeClaims", () => {
-      freezeClaims(payload);
-    })
-    .add("TokenCache.get, a hit among 10,000", () => {
-      cache.get(tokens[i++ % 10_000] as string, now, 5);
-    })
-    .add("TokenCache.set, evicting the oldest of 10,000", () => {
-      cache.set(tokens[10_000 + (i++ % 30_000)] as string, claims, now + 3600);
-    });
-});
-
-// 2. A cache hit, at three depths: the verifier, the gate, the interceptor.
+// 1. A cache hit, at three depths: the verifier, the gate, the interceptor.
 {
   const auth = createJwtAuth(options(es));
   await auth.verify(valid);
+  await auth.verify(valid);
   const ctx = context({ authorization: header });
-  const req = unaryRequest({ authorization: header, "content-type": "application/proto" });
+  const req = {
+    stream: false,
+    service: DemoService,
+    method: DemoService.method.whoAmI,
+    requestMethod: "POST",
+    url: `http://127.0.0.1${methodPath}`,
+    signal: new AbortController().signal,
+    header: new Headers({ authorization: header, "content-type": "application/proto" }),
+    contextValues: createContextValues(),
+    message: create(WhoAmIRequestSchema),
+  } as UnaryRequest;
+  const response = {
+    stream: false,
+    service: DemoService,
+    method: DemoService.method.whoAmI,
+    header: new Headers(),
+    trailer: new Headers(),
+    message: create(WhoAmIResponseSchema),
+  } as UnaryResponse;
   const call = auth.interceptor(async () => response);
   await run("cache hit (ES256 token)", (bench) => {
     bench
-      .add("verify", async () => {
-        await auth.verify(valid);
-      })
-      .add("request gate", async () => {
-        await auth.requestGate(ctx);
-      })
-      .add("interceptor alone (no gate)", async () => {
-        await call(req);
+      .add("verify", () => auth.verify(valid))
+      .add("request gate", () => auth.requestGate(ctx))
+      .add("interceptor alone (no gate)", () => call(req))
+      .add("parseBearerToken (for scale)", () => {
+        parseBearerToken(header);
       })
       .add("createHandlerContext (for scale)", () => {
         context({ authorization: header });
@@ -204,8 +172,8 @@ await run("steps", (bench) => {
   });
 }
 
-// 3. Cold: every call a token the cache has not seen (4096 tokens cycled
-// through a cache of 1024), next to jose's jwtVerify alone on the same tokens.
+// 2. A new token on every call (4096 tokens cycled through a cache of 1024),
+// next to jose's jwtVerify alone on the same tokens.
 for (const alg of algs) {
   const material = readKey(alg);
   const sign = signer(material);
@@ -218,33 +186,30 @@ for (const alg of algs) {
   const joseOptions = { issuer, audience, algorithms: [alg] };
   let i = 0;
   let j = 0;
-  await run(`cold verify ${alg}`, (bench) => {
+  await run(`a new token, ${alg}`, (bench) => {
     bench
-      .add(`connect-jwt verify ${alg}`, async () => {
-        await auth.verify(pool[i++ & 4095] as string);
-      })
-      .add(`jose jwtVerify ${alg}`, async () => {
-        await jwtVerify(pool[j++ & 4095] as string, joseKey, joseOptions);
-      });
+      .add(`connect-jwt verify ${alg}`, () => auth.verify(pool[i++ & 4095] as string))
+      .add(`jose jwtVerify ${alg}`, () =>
+        jwtVerify(pool[j++ & 4095] as string, joseKey, joseOptions),
+      );
   });
 }
 
-// 4. Refusals through the request gate (ES256 server).
+// 3. Refusals through the request gate (ES256 server).
 {
-  const auth = createJwtAuth(options(es));
   const hs = signer({ alg: "HS256", secret: "a-secret-that-is-not-the-servers-0123456789" });
-  const expired = signEs({ ...validClaims(1), iat: now - 7200, exp: now - 3600 });
   const [h, p, s = ""] = valid.split(".");
   const flipped = `${s.slice(0, 20)}${s[20] === "A" ? "B" : "A"}${s.slice(21)}`;
   const kinds: Record<string, string | undefined> = {
     missing: undefined,
     malformed: "Bearer eyJhbGciOiJFUzI1NiJ9.bm90LWpzb24.c2ln",
-    expired: `Bearer ${expired}`,
+    expired: `Bearer ${signEs({ ...validClaims(1), iat: now - 7200, exp: now - 3600 })}`,
     "wrong issuer": `Bearer ${signEs({ ...validClaims(2), iss: "https://other.example/" })}`,
     "wrong audience": `Bearer ${signEs({ ...validClaims(3), aud: "other-api" })}`,
     "wrong algorithm": `Bearer ${hs(validClaims(4))}`,
     "bad signature": `Bearer ${h}.${p}.${flipped}`,
   };
+  const auth = createJwtAuth(options(es));
   await run("refusals (ES256, request gate), the same token again", (bench) => {
     for (const [kind, value] of Object.entries(kinds)) {
       const ctx = context(value === undefined ? {} : { authorization: value });
@@ -264,15 +229,64 @@ for (const alg of algs) {
   });
 }
 
-function printRows(list: readonly MicroRow[]) {
-  const f = (v: number) => v.toFixed(2).padStart(9);
-  for (const r of list) {
-    console.log(
-      `${`${r.group}: ${r.name}`.padEnd(58)} mean ${f(r.meanUs)} µs  p50 ${f(r.p50Us)} µs  p99 ${f(r.p99Us)} µs  ${Math.round(r.opsPerSec).toLocaleString("en-US").padStart(10)} ops/s`,
-    );
+// 4. How a call's cost grows with the work around it.
+const scaling: ScalingResult[] = [];
+if (!values.json) {
+  // Each dimension is built, measured and let go before the next, and the
+  // heap collected before each row, so that no row's batches pay for
+  // another's garbage. Why a row may not be flat is shown when it is not.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const dimensions = [
+    () =>
+      methodRows([1, 100, 10_000], {
+        "cache hit, each call the next method":
+          "each call reads the state of another of 10,000 methods (descriptor, rule, map entries): more memory than the CPU's caches hold, not a longer lookup (one method among 10,000 rules is flat)",
+      }),
+    () => issuerRows([1, 10, 100]),
+    () =>
+      keyRows([1, 100], {
+        "a new token (cache: false: the key picked, the signature checked)":
+          "jose's local JWKS tests every key against the token's header on each call",
+      }),
+    () =>
+      cachedTokenRows([10, 100_000], {
+        "cache hit":
+          "each call reads another of 100,000 cached tokens (about 90 MB with their claims): more memory than the CPU's caches hold, not a longer lookup (the same token among 100,000 is flat)",
+      }),
+  ];
+  for (const dimension of dimensions) {
+    for (const row of await dimension()) {
+      gc?.();
+      const result = await measureRow(row, rounds, batchMs);
+      scaling.push(result);
+      console.log(renderScaling([result]).split("\n")[2]);
+    }
   }
 }
 
 if (values.json) {
   console.log(JSON.stringify(rows));
+}
+if (write) {
+  const out = [
+    "## In process (`npm run bench:micro`)",
+    "",
+    `Generated by micro.ts, one process pinned to CPU 0. ${runLine(started, loadBefore)}`,
+    "",
+    `tinybench, ${time} ms per task:`,
+    "",
+    "| group | task | mean µs | p50 µs | p99 µs |",
+    "|---|---|---:|---:|---:|",
+    ...rows.map(
+      (m) =>
+        `| ${m.group} | ${m.name} | ${m.meanUs.toFixed(2)} | ${m.p50Us.toFixed(2)} | ${m.p99Us.toFixed(2)} |`,
+    ),
+    "",
+    "### How a call's cost grows with the work around it",
+    "",
+    `Each row is one call made with each size of one thing around it. The sizes take turns in ${rounds} rounds, each a batch of calls (about ${batchMs} ms) timed as one; a ratio is taken within a round against the row's smallest size. A refusal is decided afresh on every call (\`maxRefusals: 0\`), as for a token never seen. HS256 tokens, except for issuers and keys (ES256, a JWKS per issuer).`,
+    "",
+    renderScaling(scaling),
+  ];
+  writeSection("micro", out.join("\n"));
 }

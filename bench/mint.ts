@@ -1,12 +1,12 @@
 // Mints `count` distinct tokens for `alg` into a file, one per line: valid
 // ones, or with "expired" as the last argument, tokens that expired an hour ago.
-// Usage: node --import tsx bench/mint.ts <alg> <count> <first index> <out file> [expired]
+// Usage: node --import tsx mint.ts <alg> <count> <first index> <out file> [expired]
 import { writeFileSync } from "node:fs";
 import { type Alg, readKey, signer, validClaims } from "./keys.js";
 
 const [alg, count, first, out, expired] = process.argv.slice(2);
 if (alg === undefined || out === undefined) {
-  console.error("usage: bench/mint.ts <alg> <count> <first index> <out file>");
+  console.error("usage: mint.ts <alg> <count> <first index> <out file>");
   process.exit(2);
 }
 const sign = signer(readKey(alg as Alg));

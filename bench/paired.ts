@@ -1,68 +1,109 @@
-// `npm run bench:paired`: a few servers kept running side by side and loaded in
-// turn, the order rotated every round, for differences of a few percent that
-// the full benchmark (a fresh server per round and case) cannot place: what a
-// hook or a step costs a server, beside a diagnostic server that does part of
-// the work. h2load, Connect protocol, the same warm tokens for every server
-// (one per h2load process); a first round warms every server, unmeasured.
-// Prints each server's CPU per request and req/s, and the median of its
-// per-round ratio to the first server's CPU per request.
+// `npm run bench:paired`: a few servers kept running side by side and loaded
+// in turn, the order rotated every round, for differences of a few percent
+// that the full benchmark (a fresh server per round and case) cannot place.
+// h2load, Connect protocol, 8 h2load processes, each with its own token (a
+// warm one, or a refused one of one kind); a first round warms every server,
+// unmeasured. Prints each case's server CPU per request and req/s, its
+// per-round ratio to the first case, and the bars: connect-jwt's cache hit
+// against `map-gate` (the least a gate that authenticates can do), and each of
+// its refusals against `refuse-gate` (a refusal that reads nothing). A full
+// run writes RESULTS.md's "paired" section.
 //
-//   npm run bench:paired -- --auth none,map-gate,connect-jwt-gate --rounds 16
-//   npm run bench:paired -- --quick      a smoke run (two servers, short loads)
+//   npm run bench:paired                                   the bars, 10 rounds of 3 s
+//   npm run bench:paired -- --cases none,none,map-gate,connect-jwt --rounds 16
+//   npm run bench:paired -- --quick                        a smoke run (short loads)
 //
-// A server process carries an offset of its own of a few percent: list the
-// same configuration twice (`--auth none,none,…`) to see it.
+// A case is `server` or `server:tokens`, tokens `warm` (the default) or a
+// refusal kind (`expired`, `malformed`, ...). A server process carries an
+// offset of its own of a few percent: list the same case twice to see it.
+import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { runH2load } from "./h2load.js";
 import { type Alg, algorithms, methodPath } from "./keys.js";
+import { type RefusalKind, refusalKinds } from "./plan.js";
 import { ensurePool } from "./pools.js";
 import { pinning, type RunningServer, startServer } from "./processes.js";
+import { refusedAuthorizations } from "./refusals.js";
+import { runLine, writeSection } from "./results-file.js";
 import type { AuthKind } from "./server.js";
-import { formatSpread, spread } from "./stats.js";
+import { formatSpread, type Spread, spread } from "./stats.js";
 
+const refusalCases = ["expired", "wrong-issuer", "wrong-audience", "wrong-algorithm", "malformed"];
+const defaultCases = [
+  "none",
+  "map-gate",
+  "connect-jwt",
+  "refuse-gate",
+  ...refusalCases.map((kind) => `connect-jwt:${kind}`),
+].join(",");
 const { values } = parseArgs({
   options: {
-    auth: { type: "string", default: "none,map-gate,connect-jwt" },
+    cases: { type: "string" },
     alg: { type: "string", default: "ES256" },
     rounds: { type: "string" },
     seconds: { type: "string" },
-    tokens: { type: "string", default: "8" },
     quick: { type: "boolean", default: false },
+    "no-write": { type: "boolean", default: false },
   },
 });
 const quick = values.quick === true;
-const kinds = (quick ? "none,connect-jwt" : values.auth).split(",") as AuthKind[];
+const list =
+  values.cases ?? (quick ? "none,connect-jwt,refuse-gate,connect-jwt:expired" : defaultCases);
 const alg = values.alg as Alg;
-const rounds = Number(values.rounds ?? (quick ? 1 : 12));
+const rounds = Number(values.rounds ?? (quick ? 1 : 10));
 const seconds = Number(values.seconds ?? (quick ? 0.3 : 3));
-const tokens = Number(values.tokens);
-if (!algorithms.includes(alg) || !(rounds >= 1) || !(seconds > 0) || !(tokens >= 1)) {
+if (!algorithms.includes(alg) || !(rounds >= 1) || !(seconds > 0)) {
   throw new Error(
-    `bench:paired: --alg one of ${algorithms.join(", ")}, --rounds ≥ 1, --seconds > 0, --tokens ≥ 1`,
+    `bench:paired: --alg one of ${algorithms.join(", ")}, --rounds ≥ 1, --seconds > 0`,
   );
 }
-// The same configuration twice gets a number, so that its two servers stay apart.
-const names = kinds.map((k, i) => (kinds.indexOf(k) === i ? k : `${k}#${i + 1}`));
+const write = !quick && !values["no-write"] && values.cases === undefined && alg === "ES256";
+const processes = 8;
 
-const pool = await ensurePool(alg, "warm", tokens);
-const authorizations = pool.tokens.slice(0, tokens).map((t) => `Bearer ${t}`);
-const servers: RunningServer[] = [];
-try {
-  for (const auth of kinds) {
-    servers.push(await startServer({ impl: "connect", auth, alg }));
+interface Case {
+  readonly name: string;
+  readonly auth: AuthKind;
+  readonly tokens: "warm" | RefusalKind;
+  readonly expect: "ok" | "refused";
+}
+
+const cases: Case[] = list.split(",").map((spec, i, all) => {
+  const [auth = "", tokens = "warm"] = spec.split(":");
+  if (tokens !== "warm" && !(refusalKinds as readonly string[]).includes(tokens)) {
+    throw new Error(`bench:paired: ${spec}: tokens are warm or one of ${refusalKinds.join(", ")}`);
   }
-  const cpu = names.map((): number[] => []);
-  const rps = names.map((): number[] => []);
+  const expect = auth === "refuse-gate" || tokens !== "warm" ? "refused" : "ok";
+  // The same case twice gets a number, so that its two servers stay apart.
+  const name = all.indexOf(spec) === i ? spec : `${spec}#${i + 1}`;
+  return { name, auth: auth as AuthKind, tokens: tokens as Case["tokens"], expect };
+});
+
+const started = new Date();
+const loadBefore = loadavg();
+const warm = (await ensurePool(alg, "warm", processes)).tokens.slice(0, processes);
+const authorizations = (tokens: Case["tokens"]) =>
+  tokens === "warm"
+    ? warm.map((t) => `Bearer ${t}`)
+    : refusedAuthorizations(tokens, alg, warm, processes);
+
+const servers: RunningServer[] = [];
+const cpu = cases.map((): number[] => []);
+const rps = cases.map((): number[] => []);
+try {
+  for (const c of cases) {
+    servers.push(await startServer({ impl: "connect", auth: c.auth, alg }));
+  }
   for (let round = 0; round <= rounds; round++) {
-    for (let j = 0; j < servers.length; j++) {
-      const i = (j + round) % servers.length;
+    for (let j = 0; j < cases.length; j++) {
+      const i = (j + round) % cases.length;
+      const c = cases[i] as Case;
       const server = servers[i] as RunningServer;
       const before = await server.stats();
       const load = await runH2load(
         {
           url: server.url,
           protocol: "connect",
-          authorizations,
+          authorizations: authorizations(c.tokens),
           streams: 8,
           warmupSeconds: 0,
           seconds,
@@ -71,9 +112,10 @@ try {
         methodPath,
       );
       const after = await server.stats();
-      if (load.status4xx !== 0 || load.errors !== 0 || load.status2xx === 0) {
+      const expected = c.expect === "ok" ? load.status2xx : load.status4xx;
+      if (load.errors !== 0 || expected === 0 || expected + 64 < load.requests) {
         throw new Error(
-          `${names[i]}: ${load.status2xx} answered, ${load.status4xx} refused, ${load.errors} errors`,
+          `${c.name}: expected ${c.expect}; ${load.status2xx} answered, ${load.status4xx} refused, ${load.errors} errors`,
         );
       }
       if (round > 0) {
@@ -82,19 +124,71 @@ try {
       }
     }
   }
-  const base = cpu[0] ?? [];
-  console.log(
-    `${alg}, h2load Connect, ${tokens} tokens, ${rounds} rounds of ${seconds} s, servers kept running`,
-  );
-  console.log("| server | CPU µs per request | req/s | CPU per request ÷ the first, per round |");
-  console.log("|---|---:|---:|---:|");
-  names.forEach((name, i) => {
-    const mine = cpu[i] ?? [];
-    const ratios = mine.map((x, r) => x / (base[r] ?? Number.NaN));
-    console.log(
-      `| ${name} | ${formatSpread(spread(mine), 1)} | ${formatSpread(spread(rps[i] ?? []))} | ${i === 0 ? "1" : formatSpread(spread(ratios), 3)} |`,
-    );
-  });
 } finally {
   await Promise.all(servers.map((s) => s.stop()));
+}
+
+/** Per round: the base's server CPU per request ÷ the case's (a throughput ratio), and req/s ÷ req/s. */
+function versus(i: number, base: number): { byCpu: Spread; byRps: Spread } {
+  const ratios = (
+    mine: readonly number[],
+    theirs: readonly number[],
+    f: (a: number, b: number) => number,
+  ) => spread(mine.map((v, r) => f(v, theirs[r] ?? Number.NaN)));
+  return {
+    byCpu: ratios(cpu[i] ?? [], cpu[base] ?? [], (a, b) => b / a),
+    byRps: ratios(rps[i] ?? [], rps[base] ?? [], (a, b) => a / b),
+  };
+}
+
+const out = [
+  "## Servers side by side (`npm run bench:paired`)",
+  "",
+  `Generated by paired.ts: ${alg} tokens, h2load, Connect protocol, ${processes} processes × 8 streams, ${rounds} rounds of ${seconds} s, servers kept running. ${runLine(started, loadBefore)}`,
+  "",
+  `| case | server CPU µs per request | req/s | vs ${cases[0]?.name}, by server CPU | vs ${cases[0]?.name}, req/s |`,
+  "|---|---:|---:|---:|---:|",
+];
+cases.forEach((c, i) => {
+  const v = versus(i, 0);
+  out.push(
+    `| ${c.name} | ${formatSpread(spread(cpu[i] ?? []), 1)} | ${formatSpread(spread(rps[i] ?? []))} | ${i === 0 ? "1" : formatSpread(v.byCpu, 3)} | ${i === 0 ? "1" : formatSpread(v.byRps, 3)} |`,
+  );
+});
+const bars: [string, number, number][] = [];
+const index = (name: string) => cases.findIndex((c) => c.name === name);
+if (index("connect-jwt") >= 0 && index("map-gate") >= 0) {
+  bars.push(["cache hit ≥ 0.95 × map-gate", index("connect-jwt"), index("map-gate")]);
+}
+for (const kind of refusalKinds) {
+  if (index(`connect-jwt:${kind}`) >= 0 && index("refuse-gate") >= 0) {
+    bars.push([
+      `refusal, ${kind} ≥ 0.95 × refuse-gate`,
+      index(`connect-jwt:${kind}`),
+      index("refuse-gate"),
+    ]);
+  }
+}
+if (bars.length > 0) {
+  out.push(
+    "",
+    "| bar | by server CPU: median (min–max) | verdict | req/s: median (min–max) |",
+    "|---|---:|---|---:|",
+  );
+  for (const [what, i, base] of bars) {
+    const v = versus(i, base);
+    const verdict =
+      v.byCpu.median >= 0.95
+        ? v.byCpu.min >= 0.95
+          ? "holds"
+          : "holds on the median"
+        : "**missed**";
+    out.push(
+      `| ${what} | ${formatSpread(v.byCpu, 3)} | ${verdict} | ${formatSpread(v.byRps, 3)} |`,
+    );
+  }
+}
+console.log(out.join("\n"));
+if (write) {
+  writeSection("paired", out.join("\n"));
 }

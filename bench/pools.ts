@@ -7,7 +7,7 @@ import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { type Alg, cacheDir, keyFile, writeAtomically } from "./keys.js";
-import { nodeCommand, root } from "./processes.js";
+import { benchDir, nodeCommand } from "./processes.js";
 
 // Tokens live a day; a pool older than this is minted again.
 const maxPoolAgeMs = 12 * 3600 * 1000;
@@ -41,14 +41,14 @@ export async function ensurePool(alg: Alg, kind: PoolKind, count: number): Promi
         new Promise<void>((resolve, reject) => {
           const n = Math.min(per, count - i * per);
           const [cmd = "", ...args] = nodeCommand(
-            "bench/mint.ts",
+            "mint.ts",
             alg,
             String(n),
             String(base + i * per),
             part,
             ...(kind === "expired" ? ["expired"] : []),
           );
-          const child = spawn(cmd, args, { cwd: root, stdio: "inherit" });
+          const child = spawn(cmd, args, { cwd: benchDir, stdio: "inherit" });
           child.once("error", reject);
           child.once("exit", (code) =>
             code === 0 ? resolve() : reject(new Error(`mint ${alg} exited with ${code}`)),

@@ -1,14 +1,17 @@
 // Child processes of the benchmark: servers under test, the Node load
 // generator, and pinning them to their own CPU.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { LoadgenOptions, LoadgenResult } from "./loadgen.js";
 import type { ServerConfig, ServerStats } from "./server.js";
 
-/** The repository root: servers load `proto/` relative to it. */
-export const root = fileURLToPath(new URL("..", import.meta.url));
+/** This package's folder: child processes run in it, as its npm scripts do. */
+export const benchDir = fileURLToPath(new URL(".", import.meta.url));
+
+/** The repository's folder: the demo's .proto files are under it. */
+export const repoDir = fileURLToPath(new URL("..", import.meta.url));
 
 /**
  * Pinning: on two or more CPUs with `taskset`, servers run on CPU 0 and load
@@ -26,6 +29,25 @@ export const pinning = (() => {
   };
 })();
 
+/**
+ * pinThisProcess runs this script again, pinned to the servers' CPU, and exits
+ * with its status; in the pinned process (or with nothing to pin) it returns.
+ * In-process benchmarks run there, as the servers do, so that the thread
+ * pool's crypto shares one CPU with the JavaScript around it.
+ */
+export function pinThisProcess(): void {
+  if (pinning.server.length === 0 || process.env.CONNECT_JWT_BENCH_PINNED !== undefined) {
+    return;
+  }
+  const [command = "", ...prefix] = pinning.server;
+  const child = spawnSync(
+    command,
+    [...prefix, process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    { stdio: "inherit", env: { ...process.env, CONNECT_JWT_BENCH_PINNED: "1" } },
+  );
+  process.exit(child.status ?? 1);
+}
+
 /** node with tsx, as the npm scripts run it. */
 export function nodeCommand(script: string, ...args: string[]): string[] {
   return [process.execPath, "--import", "tsx", script, ...args];
@@ -33,7 +55,7 @@ export function nodeCommand(script: string, ...args: string[]): string[] {
 
 function spawnCommand(command: readonly string[], stdio: Parameters<typeof spawn>[2]["stdio"]) {
   const [file = "", ...args] = command;
-  return spawn(file, args, { cwd: root, stdio });
+  return spawn(file, args, { cwd: benchDir, stdio });
 }
 
 /** A server under test, running in its own process. */
@@ -45,7 +67,7 @@ export interface RunningServer {
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   const child = spawnCommand(
-    [...pinning.server, ...nodeCommand("bench/server.ts", JSON.stringify(config))],
+    [...pinning.server, ...nodeCommand("server.ts", JSON.stringify(config))],
     ["ignore", "pipe", "inherit", "ipc"],
   );
   const port = await new Promise<number>((resolve, reject) => {
@@ -95,11 +117,11 @@ function ask(child: ChildProcess): Promise<ServerStats> {
   });
 }
 
-/** runLoadgen runs bench/loadgen.ts in its own (pinned) process. */
+/** runLoadgen runs loadgen.ts in its own (pinned) process. */
 export function runLoadgen(options: LoadgenOptions): Promise<LoadgenResult> {
   return new Promise((resolve, reject) => {
     const child = spawnCommand(
-      [...pinning.load, ...nodeCommand("bench/loadgen.ts", JSON.stringify(options))],
+      [...pinning.load, ...nodeCommand("loadgen.ts", JSON.stringify(options))],
       ["ignore", "pipe", "inherit"],
     );
     let out = "";

@@ -1,12 +1,13 @@
 // `npm run bench`: what connect-jwt costs a Connect server, measured against no
 // authentication, a hand-written jose interceptor, and @grpc/grpc-js with a
-// jose interceptor; refusals; the request gate; the cache's memory. Writes the
-// table to stdout and, for a full run, to bench/RESULTS.md.
+// jose interceptor; refusals; the request gate; the cache's memory. Prints the
+// tables and, for a full run, writes them to RESULTS.md (its "servers"
+// section), and runs micro.ts, which writes its own.
 //
-//   npm run bench                 the full run (several minutes)
+//   npm run bench                 the full run (about an hour)
 //   npm run bench -- --quick      a smoke run: one round, short loads, ES256 only
 //   npm run bench -- --rounds 5 --seconds 5 --only connect-jwt,none --no-memory --no-micro
-// (--only and --quick runs print the table but leave RESULTS.md alone.)
+// (--only and --quick runs print the tables but leave RESULTS.md alone.)
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as http2 from "node:http2";
@@ -14,29 +15,15 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type LoadResult, protocolHeaders, runH2load } from "./h2load.js";
-import {
-  type Alg,
-  algorithms,
-  cacheDir,
-  methodPath,
-  readKey,
-  signer,
-  validClaims,
-} from "./keys.js";
+import { type Alg, algorithms, cacheDir, methodPath } from "./keys.js";
 import type { MemoryResult } from "./memory.js";
-import type { MicroRow } from "./micro.js";
 import { type Outcome, watchOutcome } from "./outcome.js";
-import { type Case, type Load, plan, type RefusalKind } from "./plan.js";
+import { type Case, type Load, plan, type RefusalKind, refusalKinds } from "./plan.js";
 import { ensurePool, type Pool, type PoolKind } from "./pools.js";
-import {
-  pinning,
-  type RunningServer,
-  root,
-  runLoadgen,
-  runNode,
-  startServer,
-} from "./processes.js";
+import { pinning, type RunningServer, runLoadgen, runNode, startServer } from "./processes.js";
+import { refusedAuthorizations } from "./refusals.js";
 import { type Machine, render, type Sample } from "./report.js";
+import { resultsPath, writeSection } from "./results-file.js";
 
 const { values } = parseArgs({
   options: {
@@ -70,7 +57,6 @@ const settings = {
   warmTokens: 300,
   coldTokens: quick ? 12_000 : 60_000,
   memoryTokens: quick ? 20_000 : 1_000_000,
-  microTime: 400,
 };
 // Only a full run rewrites bench/RESULTS.md.
 const write = !quick && !values["no-write"] && values.only === undefined;
@@ -98,28 +84,10 @@ const refusals = refusalTokens(refusalAlg);
 const bodyFiles = writeBodies();
 
 function refusalTokens(alg: Alg): Record<RefusalKind, string | undefined> {
-  const sign = signer(readKey(alg));
-  const now = Math.floor(Date.now() / 1000);
-  const valid = pools.warm.get(alg)?.tokens[0] ?? "";
-  const [h, p, s = ""] = valid.split(".");
-  // One character changed in the middle of the signature: same length, same
-  // syntax, a signature that does not verify.
-  const mid = Math.floor(s.length / 2);
-  const badSignature = `${h}.${p}.${s.slice(0, mid)}${s[mid] === "A" ? "B" : "A"}${s.slice(mid + 1)}`;
-  // alg confusion: an HS256 token (signed with some secret) against a server
-  // that accepts only `alg`.
-  const hs = signer({ alg: "HS256", secret: "not-the-servers-secret-0123456789abcdefghij" });
-  return {
-    missing: undefined,
-    // Three base64url segments whose payload is not JSON: passes the header
-    // syntax check, fails decoding.
-    malformed: "Bearer eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9.bm90LWpzb24.c2lnbmF0dXJl",
-    expired: `Bearer ${sign({ ...validClaims(1, now - 7200), exp: now - 3600 })}`,
-    "wrong-issuer": `Bearer ${sign({ ...validClaims(2, now), iss: "https://other-issuer.example/" })}`,
-    "wrong-audience": `Bearer ${sign({ ...validClaims(3, now), aud: "another-api" })}`,
-    "wrong-algorithm": `Bearer ${hs(validClaims(4, now))}`,
-    "bad-signature": `Bearer ${badSignature}`,
-  };
+  const valid = pools.warm.get(alg)?.tokens ?? [];
+  return Object.fromEntries(
+    refusalKinds.map((kind) => [kind, refusedAuthorizations(kind, alg, valid)[0]]),
+  ) as Record<RefusalKind, string | undefined>;
 }
 
 function writeBodies() {
@@ -372,20 +340,12 @@ if (!values["no-memory"]) {
   ].slice(0, quick ? 1 : 2) as [number, number, number, string][]) {
     log(`memory: ${tokens} tokens, maxEntries ${entries}, maxBytes ${bytes}, ${method}`);
     const line = await runNode(
-      "bench/memory.ts",
+      "memory.ts",
       [String(tokens), String(entries), String(bytes), method],
       ["--expose-gc"],
     );
     memory.push(JSON.parse(line) as MemoryResult);
   }
-}
-
-let micro: MicroRow[] = [];
-if (!quick && !values["no-micro"]) {
-  log("micro benchmark");
-  micro = JSON.parse(
-    await runNode("bench/micro.ts", ["--json", "--time", String(settings.microTime)]),
-  ) as MicroRow[];
 }
 
 const machine: Machine = {
@@ -417,25 +377,25 @@ function cpuModel(): string {
   return /model name\s*:\s*(.*)/.exec(info)?.[1] ?? cpus()[0]?.model ?? "unknown";
 }
 
-const resultsPath = join(root, "bench", "RESULTS.md");
-const previous = existsSync(resultsPath) ? readFileSync(resultsPath, "utf8") : "";
 const { markdown, failures } = render({
   machine,
   samples,
   memory,
-  micro,
   algs: settings.algs,
   refusalAlg,
-  notes: /<!-- notes -->[\s\S]*$/.exec(previous)?.[0],
 });
 console.log(markdown);
 writeFileSync(
   join(cacheDir, "last-run.json"),
-  JSON.stringify({ machine, samples: [...samples], memory, micro }, null, 1),
+  JSON.stringify({ machine, samples: [...samples], memory }, null, 1),
 );
 if (write) {
-  writeFileSync(resultsPath, markdown);
+  writeSection("servers", markdown);
   log(`wrote ${resultsPath}`);
+  if (!values["no-micro"]) {
+    log("micro benchmark");
+    await runNode("micro.ts", [], ["--expose-gc"]);
+  }
 }
 log(`done in ${machine.minutes.toFixed(1)} min; ${failures} unexpected outcomes`);
 process.exit(failures === 0 ? 0 : 1);

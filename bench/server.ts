@@ -1,24 +1,26 @@
 // One server under test, in its own process (own heap, own CPU). Started by
-// bench/run.ts with a JSON config as its argument; it prints "LISTENING <port>"
+// run.ts and paired.ts with a JSON config as its argument; it prints "LISTENING <port>"
 // and answers {type: "stats"} messages on the IPC channel with its CPU time,
 // memory, request count and the request body bytes the RPC layer read.
 import * as http2 from "node:http2";
 import type { Socket } from "node:net";
+import { join } from "node:path";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
 import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
-import { type CryptoKey, importSPKI, type JWTPayload, jwtVerify } from "jose";
-import { DemoService } from "../gen/demo/v1/demo_pb.js";
 import {
   claimsKey,
   createJwtAuth,
   getClaims,
   type JwtAuthOptions,
   type JwtClaims,
-} from "../src/index.js";
+} from "connect-jwt";
+import { type CryptoKey, importSPKI, type JWTPayload, jwtVerify } from "jose";
+import { DemoService } from "../gen/demo/v1/demo_pb.js";
 import { type Alg, audience, issuer, type KeyMaterial, readKey } from "./keys.js";
+import { repoDir } from "./processes.js";
 
 /** Who authenticates the calls. */
 export type AuthKind =
@@ -232,7 +234,7 @@ function track(socket: Socket) {
 // Python gRPC auth interceptor does: read `authorization`, verify the token
 // with jose, and end the call with PERMISSION_DENIED if that fails.
 async function startGrpcJs(): Promise<number> {
-  const definition = loadSync("demo/v1/demo.proto", { includeDirs: ["proto"] });
+  const definition = loadSync("demo/v1/demo.proto", { includeDirs: [join(repoDir, "proto")] });
   const service = definition["demo.v1.DemoService"] as grpc.ServiceDefinition;
   const interceptors: grpc.ServerInterceptor[] = [];
   if (config.auth === "jose") {

@@ -9,8 +9,8 @@ import {
   createGrpcTransport,
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
-import { startDemo } from "../example/demo.js";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
+import { startDemo } from "./demo.js";
 
 const { values } = parseArgs({
   options: {
