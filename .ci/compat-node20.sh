@@ -17,4 +17,4 @@ npm install --no-save --no-audit --no-fund --loglevel=error \
   @connectrpc/connect@2.1 @connectrpc/connect-node@2.1 @connectrpc/connect-web@2.1
 echo "compat: $("$node20" --version), @connectrpc/connect $(node -p 'require("./node_modules/@connectrpc/connect/package.json").version')"
 "$node20" --import tsx --test --test-concurrency=1 test/core/*.test.ts
-"$node20" --import tsx --test --test-name-pattern="^interceptor only" test/auth.test.ts
+"$node20" --import tsx --test --test-name-pattern="^interceptor only" test/e2e/protocols.test.ts

@@ -75,7 +75,7 @@ export async function* endAtAbort<T>(
  * It listens to the signal only while it waits. Racing every message against
  * one promise that lives as long as the stream would add a reaction to that
  * promise per message, held until the stream ends: 43 MiB over 100,000
- * messages of one stream in test/stream-expiry-memory.test.ts.
+ * messages of one stream in test/e2e/stream-expiry-memory.test.ts.
  */
 async function nextBeforeAbort<T>(
   it: AsyncIterator<T>,

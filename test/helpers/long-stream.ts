@@ -1,4 +1,4 @@
-// A script, run by test/stream-expiry-memory.test.ts in a process of its own
+// A script, run by test/e2e/stream-expiry-memory.test.ts in a process of its own
 // with --expose-gc:
 //
 //   node --expose-gc --import tsx test/helpers/long-stream.ts <messages> <on|off>
