@@ -2,7 +2,7 @@ import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, type ContextValues, createContextKey, type Interceptor } from "@connectrpc/connect";
 import { readBearerToken } from "../core/bearer-token.js";
 import type { JwtClaims } from "../core/claims.js";
-import { AuthError, asAuthError } from "../core/errors.js";
+import { type AuthError, asAuthError, refusal } from "../core/errors.js";
 import { assertKnownOptions, inOptionsOf, namesOf, type OptionNames } from "../core/options.js";
 import { createScopesAndRoles } from "../core/scopes-and-roles.js";
 import { compileVerifier, verifierOptionNames } from "../core/verifier.js";
@@ -148,7 +148,7 @@ function compileJwtAuth(options: JwtAuthOptions): JwtAuth {
         return await next(req);
       }
       return await endAtExpiry(next, req, (exp + verifier.clockTolerance) * 1000, () => {
-        const error = new AuthError("ERR_TOKEN_EXPIRED");
+        const error = refusal("ERR_TOKEN_EXPIRED");
         const claims = req.contextValues.get(claimsKey);
         return refuse(error, rules.ruleFor(req.method).name, protocol, claims);
       });

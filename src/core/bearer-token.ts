@@ -1,4 +1,4 @@
-import { AuthError } from "./errors.js";
+import { refusal } from "./errors.js";
 
 /** The default for `maxTokenSize`: 8 KiB, far above any sane access token. */
 export const defaultMaxTokenSize = 8192;
@@ -70,7 +70,7 @@ export function parseBearerToken(
   }
   const token = readBearerToken(value, maxTokenSize);
   if (!isCompactJws(token)) {
-    throw new AuthError("ERR_TOKEN_MALFORMED");
+    throw refusal("ERR_TOKEN_MALFORMED");
   }
   return token;
 }
@@ -82,24 +82,22 @@ export function parseBearerToken(
  */
 export function readBearerToken(value: string | null | undefined, maxTokenSize: number): string {
   if (value === null || value === undefined || value === "") {
-    throw new AuthError("ERR_TOKEN_MISSING");
+    throw refusal("ERR_TOKEN_MISSING");
   }
   // The scheme and the spaces before the token are small; anything beyond
   // this bound cannot hold a token within the cap.
   if (value.length > maxTokenSize + 64) {
-    throw new AuthError(isBearerScheme(value) ? "ERR_TOKEN_TOO_LARGE" : "ERR_TOKEN_MISSING");
+    throw refusal(isBearerScheme(value) ? "ERR_TOKEN_TOO_LARGE" : "ERR_TOKEN_MISSING");
   }
   if (!isBearerScheme(value)) {
-    throw new AuthError("ERR_TOKEN_MISSING");
+    throw refusal("ERR_TOKEN_MISSING");
   }
   if (value.length === 6) {
-    throw new AuthError("ERR_AUTHORIZATION_MALFORMED");
+    throw refusal("ERR_AUTHORIZATION_MALFORMED");
   }
   if (value.charCodeAt(6) !== 0x20) {
     // "Bearerxyz" is another scheme; "Bearer\t...", or any other space, is malformed.
-    throw new AuthError(
-      /\s/.test(value.charAt(6)) ? "ERR_AUTHORIZATION_MALFORMED" : "ERR_TOKEN_MISSING",
-    );
+    throw refusal(/\s/.test(value.charAt(6)) ? "ERR_AUTHORIZATION_MALFORMED" : "ERR_TOKEN_MISSING");
   }
   let start = 7;
   while (value.charCodeAt(start) === 0x20) {
@@ -107,10 +105,10 @@ export function readBearerToken(value: string | null | undefined, maxTokenSize: 
   }
   const token = value.slice(start);
   if (token === "" || /[\s,]/.test(token)) {
-    throw new AuthError("ERR_AUTHORIZATION_MALFORMED");
+    throw refusal("ERR_AUTHORIZATION_MALFORMED");
   }
   if (token.length > maxTokenSize) {
-    throw new AuthError("ERR_TOKEN_TOO_LARGE");
+    throw refusal("ERR_TOKEN_TOO_LARGE");
   }
   return token;
 }

@@ -120,6 +120,28 @@ export class AuthError extends Error {
 }
 Object.defineProperty(AuthError.prototype, "name", { value: "AuthError", enumerable: false });
 
+const refusals = new Map<AuthErrorCode, AuthError>();
+
+/**
+ * refusal returns the AuthError of a refusal that carries no detail (no cause,
+ * no scope): one frozen instance per code, made on first use. A refused token
+ * is an answer, not an event with a history worth a stack trace, and a new
+ * error per refused call, with the stack trace it captures, was half of what
+ * a refusal cost: an expired token refused through the request gate took
+ * 8.9 µs with a new AuthError and 4.3 µs without its stack (bench:micro), and
+ * a flood of refusals is where that cost shows.
+ */
+export function refusal(code: AuthErrorCode): AuthError {
+  let error = refusals.get(code);
+  if (error === undefined) {
+    error = new AuthError(code);
+    // Its stack would name the call that first refused with this code, not the one at hand.
+    Object.defineProperty(error, "stack", { value: `AuthError: ${error.message}` });
+    refusals.set(code, Object.freeze(error));
+  }
+  return error;
+}
+
 /**
  * safeCause keeps what helps diagnose a refusal (the error's class, jose's code
  * and the name of the failed claim) and drops the rest: jose attaches the whole

@@ -1,7 +1,7 @@
 import type { JWTPayload, VerifyOptions } from "jose";
 import type { JwtClaims } from "./claims.js";
 import { type Duration, parseDuration } from "./duration.js";
-import { AuthError } from "./errors.js";
+import { refusal } from "./errors.js";
 import { type KeySourceOptions, resolveKeySource, type VerificationKey } from "./key-source.js";
 import type { RemoteKeySetLimits } from "./remote-jwks.js";
 
@@ -121,54 +121,54 @@ export function createIssuerPolicy(
     checkClaims(header, payload, nowSec) {
       const { alg } = header;
       if (typeof alg !== "string" || !source.algorithms.includes(alg)) {
-        throw new AuthError("ERR_ALGORITHM_NOT_ALLOWED");
+        throw refusal("ERR_ALGORITHM_NOT_ALLOWED");
       }
       // RFC 7797's unencoded payload has no place in a JWT.
       if (header.b64 !== undefined && header.b64 !== true) {
-        throw new AuthError("ERR_TOKEN_MALFORMED");
+        throw refusal("ERR_TOKEN_MALFORMED");
       }
       if (
         expectedTyp !== undefined &&
         (typeof header.typ !== "string" || normalizeTyp(header.typ) !== expectedTyp)
       ) {
-        throw new AuthError("ERR_TYPE_INVALID");
+        throw refusal("ERR_TYPE_INVALID");
       }
       for (const claim of requiredClaims) {
         if (!Object.hasOwn(payload, claim)) {
-          throw new AuthError("ERR_CLAIM_MISSING");
+          throw refusal("ERR_CLAIM_MISSING");
         }
       }
       const { exp, iss, aud, nbf, iat } = payload;
       if (!isNumericDate(exp)) {
-        throw new AuthError("ERR_CLAIM_INVALID");
+        throw refusal("ERR_CLAIM_INVALID");
       }
       if (exp <= nowSec - clockTolerance) {
-        throw new AuthError("ERR_TOKEN_EXPIRED");
+        throw refusal("ERR_TOKEN_EXPIRED");
       }
       // A missing iss or aud was refused above: both are required when configured.
       if (issuers !== undefined && (typeof iss !== "string" || !issuers.includes(iss))) {
-        throw new AuthError("ERR_ISSUER_INVALID");
+        throw refusal("ERR_ISSUER_INVALID");
       }
       if (audience !== undefined && !audienceMatches(aud, audience)) {
-        throw new AuthError("ERR_AUDIENCE_INVALID");
+        throw refusal("ERR_AUDIENCE_INVALID");
       }
       if (
         (nbf !== undefined && !isNumericDate(nbf)) ||
         (iat !== undefined && !isNumericDate(iat))
       ) {
-        throw new AuthError("ERR_CLAIM_INVALID");
+        throw refusal("ERR_CLAIM_INVALID");
       }
       if (
         (nbf !== undefined && nbf > nowSec + clockTolerance) ||
         (iat !== undefined && iat > nowSec + clockTolerance)
       ) {
-        throw new AuthError("ERR_TOKEN_NOT_YET_VALID");
+        throw refusal("ERR_TOKEN_NOT_YET_VALID");
       }
       if (maxTokenAge !== undefined && nowSec - (iat as number) - clockTolerance > maxTokenAge) {
-        throw new AuthError("ERR_TOKEN_TOO_OLD");
+        throw refusal("ERR_TOKEN_TOO_OLD");
       }
       if (maxLifetime !== undefined && exp - (iat as number) > maxLifetime) {
-        throw new AuthError("ERR_LIFETIME_TOO_LONG");
+        throw refusal("ERR_LIFETIME_TOO_LONG");
       }
     },
     staleAt(claims) {

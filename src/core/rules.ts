@@ -1,6 +1,6 @@
 import { type CelProgram, compileCel } from "./cel-rule.js";
 import type { JwtClaims } from "./claims.js";
-import { AuthError, safeCause } from "./errors.js";
+import { AuthError, refusal, safeCause } from "./errors.js";
 import { claimAt, type ScopesAndRoles } from "./scopes-and-roles.js";
 
 /** CallInfo is what a rule's `check` learns about the call. */
@@ -134,7 +134,7 @@ export function compileRule(
         equals.every(([path, value]) => claimAt(claims, path) === value) &&
         includes.every(([path, value]) => contains(claimAt(claims, path), value));
       if (!claimsOk) {
-        throw new AuthError("ERR_ACCESS_DENIED");
+        throw refusal("ERR_ACCESS_DENIED");
       }
       const verdict = program?.(claims, scopesAndRolesOf(claims), call.method) ?? "allow";
       if (verdict === "error") {
@@ -142,7 +142,7 @@ export function compileRule(
         throw new AuthError("ERR_RULE_FAILED", { cause: new Error("CEL evaluation error") });
       }
       if (verdict === "deny") {
-        throw new AuthError("ERR_ACCESS_DENIED");
+        throw refusal("ERR_ACCESS_DENIED");
       }
       if (check !== undefined) {
         await runCheck(check, claims, call);
@@ -191,7 +191,7 @@ async function runCheck(check: NonNullable<Rule["check"]>, claims: JwtClaims, ca
     throw new AuthError("ERR_RULE_FAILED", { cause: safeCause(err) });
   }
   if (!allowed) {
-    throw new AuthError("ERR_ACCESS_DENIED");
+    throw refusal("ERR_ACCESS_DENIED");
   }
 }
 

@@ -3,7 +3,7 @@ import { compactVerify, errors } from "jose";
 import { defaultMaxTokenSize, isCompactJws } from "./bearer-token.js";
 import { freezeParsedClaims, type JwtClaims } from "./claims.js";
 import { type Duration, parseDuration } from "./duration.js";
-import { AuthError, type AuthErrorCode, asAuthError, safeCause } from "./errors.js";
+import { AuthError, type AuthErrorCode, asAuthError, refusal, safeCause } from "./errors.js";
 import {
   type ClaimPolicyOptions,
   createIssuerPolicy,
@@ -167,15 +167,15 @@ export function compileVerifier(options: VerifierOptions): Verifier {
 
   async function verify(token: string): Promise<JwtClaims> {
     if (typeof token !== "string") {
-      throw new AuthError("ERR_TOKEN_MALFORMED");
+      throw refusal("ERR_TOKEN_MALFORMED");
     }
     if (token.length > maxTokenSize) {
-      throw new AuthError("ERR_TOKEN_TOO_LARGE");
+      throw refusal("ERR_TOKEN_TOO_LARGE");
     }
     const nowSec = Date.now() / 1000;
     const cached = cache?.get(token, nowSec, clockTolerance);
     if (cached === "expired") {
-      throw new AuthError("ERR_TOKEN_EXPIRED");
+      throw refusal("ERR_TOKEN_EXPIRED");
     }
     if (cached !== undefined) {
       return checkRevoked(cached);
@@ -183,7 +183,7 @@ export function compileVerifier(options: VerifierOptions): Verifier {
     // Refusals are stored without an exp: never "expired", only dropped by maxTtl.
     const refused = refusals?.get(token, nowSec, clockTolerance);
     if (refused !== undefined && refused !== "expired") {
-      throw new AuthError(refused);
+      throw refusal(refused);
     }
     let verified: { claims: JwtClaims; policy: IssuerPolicy };
     try {
@@ -208,7 +208,7 @@ export function compileVerifier(options: VerifierOptions): Verifier {
   async function verifyToken(token: string, nowSec: number) {
     // The same strict syntax as a header's token: verify() may be called directly.
     if (!isCompactJws(token)) {
-      throw new AuthError("ERR_TOKEN_MALFORMED");
+      throw refusal("ERR_TOKEN_MALFORMED");
     }
     // The claims decoded here are those the signature then covers: the
     // payload segment is canonical base64url (isCompactJws), so jose
@@ -238,7 +238,7 @@ export function compileVerifier(options: VerifierOptions): Verifier {
       throw new AuthError("ERR_REVOCATION_UNAVAILABLE", { cause: safeCause(err) });
     }
     if (revoked) {
-      throw new AuthError("ERR_TOKEN_REVOKED");
+      throw refusal("ERR_TOKEN_REVOKED");
     }
     return claims;
   }
@@ -269,7 +269,7 @@ function decodeSegment(segment: string): Record<string, unknown> {
     throw new AuthError("ERR_TOKEN_MALFORMED", { cause: safeCause(err) });
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new AuthError("ERR_TOKEN_MALFORMED");
+    throw refusal("ERR_TOKEN_MALFORMED");
   }
   return value as Record<string, unknown>;
 }
@@ -329,7 +329,7 @@ function compileIssuerPolicies(
     for(iss) {
       const policy = typeof iss === "string" ? byIssuer.get(iss) : undefined;
       if (policy === undefined) {
-        throw new AuthError(iss === undefined ? "ERR_CLAIM_MISSING" : "ERR_ISSUER_INVALID");
+        throw refusal(iss === undefined ? "ERR_CLAIM_MISSING" : "ERR_ISSUER_INVALID");
       }
       return policy;
     },

@@ -1,7 +1,8 @@
-// AuthError: a fixed message per code, and no stack trace (a refusal is an
-// outcome, and capturing a stack was most of what a refusal cost).
+// AuthError: a fixed message per code; refusals without detail are one frozen
+// error per code.
 import * as assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { refusal } from "../../src/core/errors.js";
 import { AuthError } from "../../src/index.js";
 
 describe("AuthError", () => {
@@ -16,5 +17,18 @@ describe("AuthError", () => {
     assert.equal(err.cause, cause);
     assert.equal(String(err), "AuthError: invalid token");
     assert.deepEqual(Object.keys(err).sort(), ["code", "scope"]);
+  });
+});
+
+describe("refusal", () => {
+  test("is one frozen AuthError per code, whose stack names no call", () => {
+    const expired = refusal("ERR_TOKEN_EXPIRED");
+    assert.ok(expired instanceof AuthError);
+    assert.equal(expired.code, "ERR_TOKEN_EXPIRED");
+    assert.equal(expired.message, "token expired");
+    assert.equal(refusal("ERR_TOKEN_EXPIRED"), expired);
+    assert.notEqual(refusal("ERR_TOKEN_MALFORMED"), expired);
+    assert.ok(Object.isFrozen(expired));
+    assert.equal(expired.stack, "AuthError: token expired");
   });
 });
