@@ -24,7 +24,7 @@ import { connectNodeAdapter, createGrpcTransport } from "@connectrpc/connect-nod
 import { createJwtAuth, requireClaims } from "connect-jwt";
 import { bearerAuth } from "connect-jwt/client";
 import { createTestIssuer } from "connect-jwt/testing";
-import { DemoService } from "../gen/demo/v1/demo_pb.js";
+import { DemoService } from "./gen/demo/v1/demo_pb.js";
 
 const issuer = await createTestIssuer();
 const auth = createJwtAuth({ issuerUrl: issuer.issuer, audience: issuer.audience });

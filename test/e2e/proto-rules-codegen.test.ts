@@ -83,7 +83,7 @@ service NotesService {
 // The user's server, importing connect-jwt by its package name.
 const serverSource = `import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { createJwtAuth, type JwtAuthOptions } from "connect-jwt";
-import { NotesService } from "../gen/notes/v1/notes_pb.js";
+import { NotesService } from "./gen/notes/v1/notes_pb.js";
 
 export function notesHandler(options: JwtAuthOptions) {
   const auth = createJwtAuth(options);

@@ -72,9 +72,9 @@ for (const doc of docs) {
         .replaceAll('from "connect-jwt"', 'from "../../../src/index.js"')
         .replaceAll('from "connect-jwt/client"', 'from "../../../src/client/index.js"')
         .replaceAll('from "connect-jwt/testing"', 'from "../../../src/testing/index.js"')
-        .replaceAll('from "../gen', 'from "../../../gen')
+        .replaceAll('from "./gen/', 'from "../../../gen/')
         // "./listen.js" is a copy of the demo's.
-        .replaceAll('from "../listen.js"', 'from "../../../example/listen.js"'),
+        .replaceAll('from "./listen.js"', 'from "../../../example/listen.js"'),
     });
   }
 }
