@@ -2,6 +2,7 @@
 // in-memory reader, a tracer provider with an in-memory span exporter, and a
 // real server whose requests each run in an active span, on every transport.
 import assert from "node:assert/strict";
+import { readdir, readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
@@ -430,6 +431,20 @@ function refusalAttributes(spans: ReadableSpan[]) {
     .map((e) => e.attributes ?? {})
     .sort((a, b) => String(a["error.type"]).localeCompare(String(b["error.type"])));
 }
+
+test("only src/otel imports @opentelemetry/api: the rest of the package runs without it", async () => {
+  const src = new URL("../../src/", import.meta.url);
+  const importers: string[] = [];
+  for (const file of await readdir(src, { recursive: true })) {
+    if (
+      file.endsWith(".ts") &&
+      /from "@opentelemetry\//.test(await readFile(new URL(file, src), "utf8"))
+    ) {
+      importers.push(file);
+    }
+  }
+  assert.deepEqual(importers, ["otel/open-telemetry.ts"]);
+});
 
 describe("openTelemetry() options", () => {
   test("the global providers by default", async () => {
