@@ -5,6 +5,14 @@ import { KeySetError } from "./fetch-json.js";
  * AuthenticationEvent tells {@link Telemetry} how one call was decided. Every
  * member but `subject` takes a bounded set of values; `subject` is there for
  * an implementation that records it on purpose, and never for metrics.
+ *
+ * @example
+ * ```ts
+ * const refusals = new Map<string, number>();
+ * const authenticated = (e: AuthenticationEvent) => {
+ *   if (e.reason !== undefined) refusals.set(e.reason, (refusals.get(e.reason) ?? 0) + 1);
+ * };
+ * ```
  */
 export interface AuthenticationEvent {
   /** `"admitted"`, `"refused"`, or `"unavailable"` when keys or revocations could not be had. */
@@ -23,7 +31,17 @@ export interface AuthenticationEvent {
   readonly subject: string | undefined;
 }
 
-/** KeyFetch is one fetch of keys or of a discovery document, begun by {@link Telemetry.keyFetch}. */
+/**
+ * KeyFetch is one fetch of keys or of a discovery document, begun by {@link Telemetry.keyFetch}.
+ *
+ * @example
+ * ```ts
+ * const keyFetch = (url: URL): KeyFetch => {
+ *   const started = performance.now();
+ *   return { end: (error) => console.log(url.host, error ? "failed" : "ok", performance.now() - started) };
+ * };
+ * ```
+ */
 export interface KeyFetch {
   /**
    * end says how the fetch ended: without an error when the document was had

@@ -9,7 +9,15 @@ import {
 import { assertKnownOptions, inOptionsOf, namesOf, type OptionNames } from "../core/options.js";
 import type { AuthenticationEvent, Telemetry } from "../core/telemetry.js";
 
-/** OpenTelemetryOptions configure {@link openTelemetry}. */
+/**
+ * OpenTelemetryOptions configure {@link openTelemetry}.
+ *
+ * @example
+ * ```ts
+ * const meterProvider = new MeterProvider({ readers: [new PrometheusExporter()] });
+ * const telemetry = openTelemetry({ meterProvider, recordSubject: false });
+ * ```
+ */
 export interface OpenTelemetryOptions {
   /**
    * Where the metrics go. Default: the global meter provider, as registered
