@@ -69,7 +69,11 @@ export interface KeyFetch {
  * ```
  */
 export interface Telemetry {
-  /** A call was decided (by the request gate, or by the interceptor when there is no gate). */
+  /**
+   * A call was decided, by the request gate (or by the interceptor when there
+   * is no gate): once per call. A stream ended later, at its token's expiry,
+   * is told to `onDenied` only.
+   */
   authenticated(event: AuthenticationEvent): void;
   /**
    * The token cache was asked about a token: a hit when it answered (the
