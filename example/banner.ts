@@ -2,6 +2,7 @@ import { DemoService } from "../gen/demo/v1/demo_pb.js";
 import type { ExternalIssuer } from "./config.js";
 import { describeIssuer } from "./home-page.js";
 import { issuerPaths } from "./issuer-endpoints.js";
+import { metricsPath } from "./metrics-endpoint.js";
 
 /** The protocols `buf curl` speaks, with the flags each needs. */
 export const bufCurlProtocols = {
@@ -62,6 +63,7 @@ function serverLines(url: string, tls: BannerTls | undefined): string[] {
     return [
       "  protocols: Connect and gRPC-Web (HTTP/1.1 or h2c), gRPC (h2c prior knowledge), one port",
       `  web page:  ${url}/`,
+      `  metrics:   ${url}${metricsPath} (Prometheus text format)`,
     ];
   }
   return [
@@ -74,6 +76,7 @@ function serverLines(url: string, tls: BannerTls | undefined): string[] {
       ? ["             (browsers warn about it; buf curl needs --insecure, curl needs -k)"]
       : []),
     `  web page:  ${url}/`,
+    `  metrics:   ${url}${metricsPath} (Prometheus text format)`,
   ];
 }
 

@@ -8,6 +8,7 @@ import {
   type JwtAuthOptions,
   joinAuthorizationHeaders,
 } from "../src/index.js";
+import { openTelemetry } from "../src/otel/index.js";
 import { demoAudience, type ExternalIssuer } from "./config.js";
 import { withCors } from "./cors.js";
 import { publicMethods, routes } from "./demo-service.js";
@@ -16,6 +17,7 @@ import { sendJson } from "./http-io.js";
 import { type Endpoint, issuerEndpoints } from "./issuer-endpoints.js";
 import { type DualHandler, listenCleartext } from "./listen.js";
 import { listenTls } from "./listen-tls.js";
+import { demoMetrics } from "./metrics-endpoint.js";
 import { webPage } from "./web-page.js";
 import type { TlsCredentials } from "./x509.js";
 
@@ -77,7 +79,8 @@ export interface Demo {
 /**
  * startDemo serves DemoService over Connect, gRPC and gRPC-Web on one port
  * (cleartext, or HTTPS with `tls`), with the embedded dev issuer (or an
- * external one), CORS, and the demo web page at `/`.
+ * external one), CORS, the demo web page at `/`, and connect-jwt's metrics
+ * at `/metrics` in the Prometheus text format.
  *
  * @example
  * ```ts
@@ -96,6 +99,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     ? listenCleartext((req, res) => handler(req, res), address)
     : listenTls((req, res) => handler(req, res), { ...address, ...options.tls }));
   const { external } = options;
+  const metrics = demoMetrics();
   let issuer: DevIssuer | undefined;
   let auth: JwtAuth;
   let page: Endpoint;
@@ -108,10 +112,12 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     auth = createJwtAuth({
       ...keySource(issuer, external),
       publicMethods,
+      telemetry: openTelemetry({ meterProvider: metrics.meterProvider }),
       ...(log === undefined ? {} : { onDenied: (e: DeniedEvent) => log(describe(e)) }),
     });
   } catch (err) {
     await server.close();
+    await metrics.close();
     throw err;
   }
   const endpoints: Endpoint = issuer === undefined ? () => false : issuerEndpoints(issuer);
@@ -121,10 +127,14 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     interceptors: [auth.interceptor],
     requestGate: auth.requestGate,
     shutdownSignal: shutdown.signal,
-    // Anything that is not an RPC: the issuer's endpoints, the web page, 404.
+    // Anything that is not an RPC: the issuer's endpoints, the web page, the metrics, 404.
     fallback(req, res) {
       const path = (req.url ?? "/").split("?")[0] ?? "/";
-      if (!endpoints(req, res, path) && !page(req, res, path)) {
+      if (
+        !endpoints(req, res, path) &&
+        !page(req, res, path) &&
+        !metrics.endpoint(req, res, path)
+      ) {
         sendJson(res, 404, { error: "not found" });
       }
     },
@@ -164,6 +174,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
           });
         }
         await server.close();
+        await metrics.close();
       })();
       return closing;
     },

@@ -2,6 +2,7 @@ import { DemoService } from "../gen/demo/v1/demo_pb.js";
 import type { ExternalIssuer } from "./config.js";
 import { publicMethods } from "./demo-service.js";
 import { issuerPaths } from "./issuer-endpoints.js";
+import { metricsPath } from "./metrics-endpoint.js";
 
 const kinds = {
   unary: "unary",
@@ -50,6 +51,9 @@ export function homePage(url: string, external?: ExternalIssuer): string {
           "Tokens come from an external issuer (this server mints none):",
           `  ${describeIssuer(external)}`,
         ]),
+    "",
+    "connect-jwt's metrics (decisions, token cache, key fetches) for Prometheus:",
+    `  GET  ${url}${metricsPath}`,
     "",
     "Try:",
     `  ${url}/ in a browser: the demo page`,

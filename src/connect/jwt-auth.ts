@@ -5,6 +5,7 @@ import type { JwtClaims } from "../core/claims.js";
 import { type AuthError, asAuthError, refusal } from "../core/errors.js";
 import { assertKnownOptions, inOptionsOf, namesOf, type OptionNames } from "../core/options.js";
 import { createScopesAndRoles } from "../core/scopes-and-roles.js";
+import { checkTelemetry } from "../core/telemetry.js";
 import { compileVerifier, verifierOptionNames } from "../core/verifier.js";
 import { isCode } from "./code.js";
 import { toConnectError } from "./connect-error.js";
@@ -77,6 +78,7 @@ function compileJwtAuth(options: JwtAuthOptions): JwtAuth {
       throw new TypeError(`${name} must be a function`);
     }
   }
+  const telemetry = checkTelemetry(options.telemetry);
   // Set by this JwtAuth's gate on the calls it admitted, so that its
   // interceptor does not verify them again. One key per JwtAuth: another
   // JwtAuth's gate decides nothing for this one.
@@ -95,6 +97,7 @@ function compileJwtAuth(options: JwtAuthOptions): JwtAuth {
     protocol: Protocol,
     values: ContextValues,
   ): Promise<void> {
+    const started = telemetry === undefined ? 0 : performance.now();
     const { name, rule } = rules.ruleFor(method);
     let claims: JwtClaims | undefined;
     try {
@@ -105,6 +108,7 @@ function compileJwtAuth(options: JwtAuthOptions): JwtAuth {
       const error = asAuthError(err);
       // A public method called without a token goes on without claims; a bad token is refused.
       if (!(rule.public && error.code === "ERR_TOKEN_MISSING")) {
+        measure(started, method, protocol, error);
         throw refuse(error, name, protocol);
       }
     }
@@ -116,12 +120,34 @@ function compileJwtAuth(options: JwtAuthOptions): JwtAuth {
           headers: header,
         });
       } catch (err) {
-        throw refuse(asAuthError(err, "ERR_RULE_FAILED"), name, protocol, claims);
+        const error = asAuthError(err, "ERR_RULE_FAILED");
+        measure(started, method, protocol, error, claims);
+        throw refuse(error, name, protocol, claims);
       }
       notify(onAuthenticated, { method: name, protocol, subject: subjectOf(claims) });
     }
+    measure(started, method, protocol, undefined, claims);
     values.set(claimsKey, claims);
     values.set(failureCodeKey, failureCode);
+  }
+
+  /** Tells the telemetry, if any, how a call was decided (a refusal's `error`) and how long it took. */
+  function measure(
+    started: number,
+    method: DescMethod,
+    protocol: Protocol,
+    error: AuthError | undefined,
+    claims?: JwtClaims,
+  ) {
+    telemetry?.authenticated({
+      outcome: error === undefined ? "admitted" : error.unavailable ? "unavailable" : "refused",
+      reason: error?.code,
+      service: method.parent.typeName,
+      method: method.name,
+      protocol,
+      seconds: (performance.now() - started) / 1000,
+      subject: subjectOf(claims),
+    });
   }
 
   /** The ConnectError a refused call ends with, after onDenied has heard of it. */

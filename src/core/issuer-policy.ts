@@ -4,6 +4,7 @@ import { type Duration, parseDuration } from "./duration.js";
 import { refusal } from "./errors.js";
 import { type KeySourceOptions, resolveKeySource, type VerificationKey } from "./key-source.js";
 import type { RemoteKeySetLimits } from "./remote-jwks.js";
+import type { Telemetry } from "./telemetry.js";
 
 /**
  * ClaimPolicyOptions are the rules a token's claims must meet. At the top
@@ -69,8 +70,9 @@ export function createIssuerPolicy(
   options: IssuerOptions,
   clockTolerance: number,
   limits: RemoteKeySetLimits,
+  telemetry: Telemetry | undefined,
 ): IssuerPolicy {
-  const source = resolveKeySource(options, limits);
+  const source = resolveKeySource(options, limits, telemetry);
   const issuers = strings(options.issuer ?? options.issuerUrl, "issuer");
   const remote = options.jwksUrl !== undefined || options.issuerUrl !== undefined;
   if (options.audience === undefined && remote) {

@@ -5,6 +5,7 @@ import { checkUrl } from "./fetch-json.js";
 import { discoverJwksUri } from "./oidc-discovery.js";
 import { allAsymmetric, checkKeyAlgorithms, isJwk, toPublicKey } from "./public-key.js";
 import { createRemoteKeySet, type RemoteKeySetLimits } from "./remote-jwks.js";
+import type { Telemetry } from "./telemetry.js";
 
 /**
  * KeySourceOptions says where the keys that sign tokens come from. Give exactly
@@ -67,9 +68,14 @@ const sources = ["secret", "publicKey", "jwks", "jwksUrl", "issuerUrl"] as const
 
 /**
  * resolveKeySource checks the key options and returns what jose verifies with.
- * Every mistake throws a `TypeError` that says how to fix the call.
+ * Every mistake throws a `TypeError` that says how to fix the call. Remote
+ * keys tell the telemetry of their fetches.
  */
-export function resolveKeySource(options: KeySourceOptions, limits: RemoteKeySetLimits): KeySource {
+export function resolveKeySource(
+  options: KeySourceOptions,
+  limits: RemoteKeySetLimits,
+  telemetry: Telemetry | undefined,
+): KeySource {
   const given = sources.filter((k) => options[k] !== undefined);
   if (given.length !== 1) {
     const list = "`secret`, `publicKey`, `jwks`, `jwksUrl` or `issuerUrl`";
@@ -113,9 +119,9 @@ export function resolveKeySource(options: KeySourceOptions, limits: RemoteKeySet
     const url = checkUrl(options.jwksUrl, "jwksUrl");
     locate = () => Promise.resolve(url);
   } else {
-    locate = discoverJwksUri(checkIssuerUrl(options.issuerUrl), limits);
+    locate = discoverJwksUri(checkIssuerUrl(options.issuerUrl), limits, telemetry);
   }
-  const remote = createRemoteKeySet(locate, limits);
+  const remote = createRemoteKeySet(locate, limits, telemetry);
   return { key: remote.getKey, algorithms: algorithms ?? allAsymmetric, warmUp: remote.warmUp };
 }
 

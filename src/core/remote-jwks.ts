@@ -2,6 +2,7 @@ import { createLocalJWKSet, errors, type JWK, type JWTVerifyGetKey } from "jose"
 import { AuthError, safeCause } from "./errors.js";
 import { type FetchLimits, fetchJson, KeySetError } from "./fetch-json.js";
 import { checkPublicJwk } from "./public-key.js";
+import { observeKeyFetch, type Telemetry } from "./telemetry.js";
 
 /** Timing and size limits of a remote key set, all in milliseconds and bytes. */
 export interface RemoteKeySetLimits extends FetchLimits {
@@ -42,11 +43,13 @@ interface Loaded {
  * resolves to, for OIDC discovery). Many concurrent callers share one fetch;
  * at most one fetch starts per cooldown window, whatever the traffic and
  * whether the endpoint answers or fails; keys fetched before keep verifying
- * for a bounded time while refetches fail.
+ * for a bounded time while refetches fail. The telemetry hears of each fetch
+ * of the JWKS.
  */
 export function createRemoteKeySet(
   locate: () => Promise<URL>,
   limits: RemoteKeySetLimits = defaultRemoteLimits,
+  telemetry?: Telemetry,
 ): RemoteKeySet {
   let loaded: Loaded | undefined;
   let inflight: Promise<void> | undefined;
@@ -65,8 +68,11 @@ export function createRemoteKeySet(
     fetches++;
     inflight = (async () => {
       try {
-        const doc = await fetchJson(await locate(), limits);
-        loaded = { select: createLocalJWKSet({ keys: usableKeys(doc) }), at: Date.now() };
+        const url = await locate();
+        const select = await observeKeyFetch(telemetry, url, async () =>
+          createLocalJWKSet({ keys: usableKeys(await fetchJson(url, limits)) }),
+        );
+        loaded = { select, at: Date.now() };
         lastError = undefined;
       } catch (err) {
         lastError = err;

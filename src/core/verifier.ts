@@ -19,6 +19,7 @@ import {
   type OptionNames,
 } from "./options.js";
 import { defaultRemoteLimits, type RemoteKeySetLimits } from "./remote-jwks.js";
+import { checkTelemetry, type Telemetry } from "./telemetry.js";
 import { TokenCache, type TokenCacheOptions } from "./token-cache.js";
 
 /** Limits for keys fetched over the network (`jwksUrl`, `issuerUrl`). */
@@ -64,6 +65,12 @@ export interface VerifierOptions extends IssuerOptions {
    * `true` refuses the call. If it throws, the call is refused as unavailable.
    */
   isRevoked?: (claims: JwtClaims) => boolean | Promise<boolean>;
+  /**
+   * Where to report decisions, token cache lookups and key fetches:
+   * `openTelemetry()` from `connect-jwt/otel`, or a {@link Telemetry} of your
+   * own. Without it, nothing is measured.
+   */
+  telemetry?: Telemetry;
 }
 
 /** Verifier checks compact JWTs against the configured issuers. */
@@ -118,6 +125,7 @@ export const verifierOptionNames: OptionNames<VerifierOptions> = {
   remoteKeys: true,
   cache: true,
   isRevoked: true,
+  telemetry: true,
 };
 
 /**
@@ -163,7 +171,8 @@ export function compileVerifier(options: VerifierOptions): Verifier {
   if (isRevoked !== undefined && typeof isRevoked !== "function") {
     throw new TypeError("isRevoked must be a function (claims) => boolean");
   }
-  const policies = compileIssuerPolicies(options, clockTolerance, limits);
+  const telemetry = checkTelemetry(options.telemetry);
+  const policies = compileIssuerPolicies(options, clockTolerance, limits, telemetry);
 
   async function verify(token: string): Promise<JwtClaims> {
     if (typeof token !== "string") {
@@ -174,14 +183,17 @@ export function compileVerifier(options: VerifierOptions): Verifier {
     }
     const nowSec = Date.now() / 1000;
     const cached = cache?.get(token, nowSec, clockTolerance);
+    // Refusals are stored without an exp: never "expired", only dropped by maxTtl.
+    const refused = cached === undefined ? refusals?.get(token, nowSec, clockTolerance) : undefined;
+    if (cache !== undefined) {
+      telemetry?.cacheLookup(cached !== undefined || refused !== undefined);
+    }
     if (cached === "expired") {
       throw refusal("ERR_TOKEN_EXPIRED");
     }
     if (cached !== undefined) {
       return checkRevoked(cached);
     }
-    // Refusals are stored without an exp: never "expired", only dropped by maxTtl.
-    const refused = refusals?.get(token, nowSec, clockTolerance);
     if (refused !== undefined && refused !== "expired") {
       throw refusal(refused);
     }
@@ -285,9 +297,10 @@ function compileIssuerPolicies(
   options: VerifierOptions,
   clockTolerance: number,
   limits: RemoteKeySetLimits,
+  telemetry: Telemetry | undefined,
 ): IssuerPolicies {
   if (options.issuers === undefined) {
-    const policy = createIssuerPolicy(options, clockTolerance, limits);
+    const policy = createIssuerPolicy(options, clockTolerance, limits, telemetry);
     return { all: [policy], for: () => policy };
   }
   const stray = [...namesOf(keySourceOptionNames), "issuer" as const].filter(
@@ -312,7 +325,12 @@ function compileIssuerPolicies(
       }
       assertKnownOptions(issuerOptions, namesOf(issuerOptionNames));
       const own = definedOptions(issuerOptions, namesOf(issuerOptionNames));
-      const policy = createIssuerPolicy({ ...inherited, ...own }, clockTolerance, limits);
+      const policy = createIssuerPolicy(
+        { ...inherited, ...own },
+        clockTolerance,
+        limits,
+        telemetry,
+      );
       if (policy.issuers === undefined) {
         throw new TypeError("set `issuer` (or `issuerUrl`): it picks this issuer's keys");
       }

@@ -132,6 +132,7 @@ describe("the packed package", () => {
       "dist/src/index.d.ts",
       "dist/src/client/index.js",
       "dist/src/testing/index.js",
+      "dist/src/otel/index.js",
       "proto/connectjwt/v1/auth.proto",
       "LICENSE",
     ]) {

@@ -66,6 +66,8 @@ export interface ServerAuth {
   requestGate?: (ctx: HandlerContext) => void | Promise<void>;
   /** A complete handler to serve instead of the recording demo service (calls are then not recorded). */
   handler?: (req: never, res: never) => void;
+  /** Wraps the server's request handler, as an HTTP instrumentation would (e.g. to start a span). */
+  instrument?: (handler: DualHandler) => DualHandler;
 }
 
 /** gateAndInterceptor wires one createJwtAuth as the demo does: its interceptor and its request gate. */
@@ -170,7 +172,7 @@ export async function startServer(auth: ServerAuth): Promise<TestServer> {
     };
     guarded(req as never, res as never);
   };
-  const server: CleartextServer = await listenCleartext(handler);
+  const server: CleartextServer = await listenCleartext(auth.instrument?.(handler) ?? handler);
   const clients = new Map<string, Client<typeof DemoService>>();
   return {
     url: server.url,
