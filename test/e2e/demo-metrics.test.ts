@@ -9,8 +9,8 @@ import {
   createGrpcTransport,
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
-import { type Demo, startDemo } from "../example/demo.js";
-import { DemoService } from "../gen/demo/v1/demo_pb.js";
+import { type Demo, startDemo } from "../../example/demo.js";
+import { DemoService } from "../../gen/demo/v1/demo_pb.js";
 
 /** The samples of one metric in a Prometheus text exposition, each with its labels. */
 function samples(text: string, name: string) {

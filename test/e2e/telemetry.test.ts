@@ -9,9 +9,9 @@ import {
   createVerifier,
   type KeyFetch,
   type Telemetry,
-} from "../src/index.js";
-import { createTestIssuer, type TestIssuer } from "../src/testing/index.js";
-import { call, transports, useServer } from "./helpers/server.js";
+} from "../../src/index.js";
+import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import { call, transports, useServer } from "../helpers/server.js";
 
 /** A Telemetry that keeps what it is told. */
 function recording() {
