@@ -12,6 +12,8 @@
 //   npm run bench:paired                                   the bars, 10 rounds of 3 s
 //   npm run bench:paired -- --cases none,none,map-gate,connect-jwt --rounds 16
 //   npm run bench:paired -- --quick                        a smoke run (short loads)
+//   npm run bench:paired -- --cases connect-jwt,connect-jwt-otel,connect-jwt:expired,connect-jwt-otel:expired
+//                                                          telemetry on against off
 //
 // A case is `server` or `server:tokens`, tokens `warm` (the default) or a
 // refusal kind (`expired`, `malformed`, ...). A server process carries an
@@ -160,7 +162,21 @@ const index = (name: string) => cases.findIndex((c) => c.name === name);
 if (index("connect-jwt") >= 0 && index("map-gate") >= 0) {
   bars.push(["cache hit ≥ 0.95 × map-gate", index("connect-jwt"), index("map-gate")]);
 }
+if (index("connect-jwt-otel") >= 0 && index("connect-jwt") >= 0) {
+  bars.push([
+    "cache hit, telemetry on ≥ 0.95 × off",
+    index("connect-jwt-otel"),
+    index("connect-jwt"),
+  ]);
+}
 for (const kind of refusalKinds) {
+  if (index(`connect-jwt-otel:${kind}`) >= 0 && index(`connect-jwt:${kind}`) >= 0) {
+    bars.push([
+      `refusal, ${kind}, telemetry on ≥ 0.95 × off`,
+      index(`connect-jwt-otel:${kind}`),
+      index(`connect-jwt:${kind}`),
+    ]);
+  }
   if (index(`connect-jwt:${kind}`) >= 0 && index("refuse-gate") >= 0) {
     bars.push([
       `refusal, ${kind} ≥ 0.95 × refuse-gate`,

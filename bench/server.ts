@@ -2,6 +2,7 @@
 // run.ts and paired.ts with a JSON config as its argument; it prints "LISTENING <port>"
 // and answers {type: "stats"} messages on the IPC channel with its CPU time,
 // memory, request count and the request body bytes the RPC layer read.
+
 import * as http2 from "node:http2";
 import type { Socket } from "node:net";
 import { join } from "node:path";
@@ -10,6 +11,8 @@ import { Code, ConnectError, createContextKey, type HandlerContext } from "@conn
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
+import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
+import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import {
   claimsKey,
   createJwtAuth,
@@ -17,6 +20,7 @@ import {
   type JwtAuthOptions,
   type JwtClaims,
 } from "connect-jwt";
+import { openTelemetry } from "connect-jwt/otel";
 import { type CryptoKey, importSPKI, type JWTPayload, jwtVerify } from "jose";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
 import { type Alg, audience, issuer, type KeyMaterial, readKey } from "./keys.js";
@@ -27,6 +31,7 @@ export type AuthKind =
   | "none" // no authentication: the limit
   | "jose" // a hand-written interceptor calling jose's jwtVerify per request
   | "connect-jwt" // createJwtAuth: interceptor + request gate, cache on
+  | "connect-jwt-otel" // connect-jwt with openTelemetry() recording into a MeterProvider
   | "connect-jwt-interceptor" // createJwtAuth: interceptor only (no gate)
   | "connect-jwt-gate" // createJwtAuth: request gate only (diagnostics)
   | "noop-interceptor" // an interceptor that only calls next (diagnostics)
@@ -158,6 +163,23 @@ async function connectHandler() {
       });
     case "connect-jwt": {
       const auth = createJwtAuth(connectJwtOptions(material));
+      return connectNodeAdapter({
+        routes,
+        interceptors: [auth.interceptor],
+        requestGate: auth.requestGate,
+      });
+    }
+    case "connect-jwt-otel": {
+      // What a deployment that exports metrics records on every call: the
+      // instruments aggregate into the provider's reader (a Prometheus
+      // exporter that serves nothing here), whatever reads them later.
+      const meterProvider = new MeterProvider({
+        readers: [new PrometheusExporter({ preventServerStart: true })],
+      });
+      const auth = createJwtAuth({
+        ...connectJwtOptions(material),
+        telemetry: openTelemetry({ meterProvider }),
+      });
       return connectNodeAdapter({
         routes,
         interceptors: [auth.interceptor],
