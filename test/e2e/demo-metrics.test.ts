@@ -1,6 +1,7 @@
 // The demo's GET /metrics: connect-jwt's instruments in the Prometheus text
 // format, on the demo's own port, after calls on each protocol.
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import * as http2 from "node:http2";
 import { after, before, describe, it } from "node:test";
 import { createClient, type Transport } from "@connectrpc/connect";
@@ -100,6 +101,19 @@ describe("demo server: GET /metrics", () => {
     // The token and the subject stay out.
     assert.ok(!text.includes(token.split(".")[1] ?? "?"));
     assert.ok(!text.includes("metrics-7d2c"));
+
+    // The README's sample lines have the names and labels of the real thing.
+    const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
+    const shown = [...readme.matchAll(/^(connect_jwt_[a-z_]+)\{(.*)\} \S+$/gm)];
+    assert.ok(shown.length >= 3, "the README shows lines of /metrics");
+    for (const [line, name = "", labels = ""] of shown) {
+      const keys = (labels.match(/[a-z_]+(?==)/g) ?? []).sort();
+      const real = samples(text, name).map((s) => Object.keys(s.labels).sort());
+      assert.ok(
+        real.some((k) => k.join() === keys.join()),
+        `README: ${line}\nnot among the /metrics series of that name`,
+      );
+    }
   });
 
   it("answers over HTTP/2 too, and only GET and HEAD", async () => {
