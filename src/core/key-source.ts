@@ -1,9 +1,15 @@
-import type { KeyObject } from "node:crypto";
 import type { JSONWebKeySet, JWK, JWTVerifyGetKey } from "jose";
 import { createLocalJWKSet } from "jose";
 import { checkUrl } from "./fetch-json.js";
+import { importOnUse } from "./key-import.js";
 import { discoverJwksUri } from "./oidc-discovery.js";
-import { allAsymmetric, checkKeyAlgorithms, isJwk, toPublicKey } from "./public-key.js";
+import {
+  allAsymmetric,
+  checkKeyAlgorithms,
+  isJwk,
+  type NodeKeyObject,
+  toPublicKey,
+} from "./public-key.js";
 import { createRemoteKeySet, type RemoteKeySetLimits } from "./remote-jwks.js";
 import type { Telemetry } from "./telemetry.js";
 
@@ -20,10 +26,11 @@ export interface KeySourceOptions {
   secret?: string | Uint8Array;
   /**
    * One public key: a PEM string (SPKI `PUBLIC KEY` or an X.509 `CERTIFICATE`),
-   * a public JWK, a Node.js `KeyObject` or a WebCrypto `CryptoKey`.
-   * RSA keys must have at least 2048 bits.
+   * a public JWK, a WebCrypto `CryptoKey` or, on Node.js, a `KeyObject`.
+   * RSA keys must have at least 2048 bits. A PEM or a JWK is checked at once
+   * and imported into WebCrypto on first use (or by `warmUp()`).
    */
-  publicKey?: string | JWK | KeyObject | CryptoKey;
+  publicKey?: string | JWK | NodeKeyObject | CryptoKey;
   /**
    * A local JSON Web Key Set (`{ keys: [...] }`), for an issuer with several
    * keys told apart by `kid`. Public keys only.
@@ -52,13 +59,13 @@ export interface KeySourceOptions {
 }
 
 /** A key, or a function that picks one from the token's header, for jose. */
-export type VerificationKey = KeyObject | CryptoKey | Uint8Array | JWTVerifyGetKey;
+export type VerificationKey = NodeKeyObject | CryptoKey | Uint8Array | JWTVerifyGetKey;
 
 /** What {@link resolveKeySource} makes of the options. */
 export interface KeySource {
   readonly key: VerificationKey;
   readonly algorithms: readonly string[];
-  /** Loads remote keys now; absent for keys given in the options. */
+  /** Loads remote keys, or imports a PEM or JWK, now; absent for other keys. */
   readonly warmUp?: () => Promise<void>;
 }
 
@@ -92,10 +99,12 @@ export function resolveKeySource(
   if (options.publicKey !== undefined) {
     const key = toPublicKey(options.publicKey, "publicKey");
     const jwkAlg = isJwk(options.publicKey) ? options.publicKey.alg : undefined;
-    return {
-      key: key.key,
-      algorithms: checkKeyAlgorithms([{ key, jwkAlg }], algorithms, "publicKey"),
-    };
+    const checked = checkKeyAlgorithms([{ key, jwkAlg }], algorithms, "publicKey");
+    if (typeof key.key !== "function") {
+      return { key: key.key, algorithms: checked };
+    }
+    const imports = importOnUse(key.key);
+    return { key: imports.getKey, algorithms: checked, warmUp: () => imports.warmUp(checked) };
   }
   if (options.jwks !== undefined) {
     const jwks = options.jwks;
@@ -188,21 +197,13 @@ function resolveSecret(secret: string | Uint8Array, algorithms: string[] | undef
  * for every token: about a third of the cost of an HS256 verification.
  */
 function hmacKeys(secret: Uint8Array<ArrayBuffer>): JWTVerifyGetKey {
-  const keys = new Map<string, Promise<CryptoKey>>();
-  return ({ alg }) => {
-    // jose has refused any alg outside the allowlist (HS* only) before asking.
-    const hash = typeof alg === "string" && alg in hmacAlgorithms ? `SHA-${alg.slice(2)}` : "";
+  return importOnUse(async (alg) => {
+    const hash = alg in hmacAlgorithms ? `SHA-${alg.slice(2)}` : "";
     if (hash === "") {
       throw new TypeError("an HMAC secret verifies HS256, HS384 or HS512 only");
     }
-    let key = keys.get(hash);
-    if (key === undefined) {
-      key = globalThis.crypto.subtle.importKey("raw", secret, { name: "HMAC", hash }, false, [
-        "verify",
-      ]);
-      keys.set(hash, key);
-      key.catch(() => keys.delete(hash)); // a failed import is tried again next time
-    }
-    return key;
-  };
+    return globalThis.crypto.subtle.importKey("raw", secret, { name: "HMAC", hash }, false, [
+      "verify",
+    ]);
+  }).getKey;
 }

@@ -1,5 +1,5 @@
-import { createPublicKey, type JsonWebKey, KeyObject } from "node:crypto";
-import type { JWK } from "jose";
+import { base64url, importJWK, importSPKI, importX509, type JWK } from "jose";
+import { bitLength, readPem, readSpki, spkiOf } from "./spki.js";
 
 const rsaAlgorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
 
@@ -37,14 +37,35 @@ export function isJwk(input: unknown): input is JWK {
   return (
     typeof input === "object" &&
     input !== null &&
-    !(input instanceof KeyObject) &&
     typeof (input as { kty?: unknown }).kty === "string"
+  );
+}
+
+/**
+ * NodeKeyObject is what connect-jwt reads of a Node.js `KeyObject`, so that
+ * one can be configured without this package importing `node:crypto`.
+ */
+export interface NodeKeyObject {
+  readonly type: string;
+  readonly asymmetricKeyType?: string | undefined;
+  readonly asymmetricKeyDetails?:
+    | { readonly modulusLength?: number | undefined; readonly namedCurve?: string | undefined }
+    | undefined;
+}
+
+// jose tells a KeyObject by the same mark, and verifies with it as it is.
+function isKeyObject(input: unknown): input is NodeKeyObject {
+  return (
+    typeof input === "object" &&
+    input !== null &&
+    (input as { [Symbol.toStringTag]?: unknown })[Symbol.toStringTag] === "KeyObject"
   );
 }
 
 /** A public key ready for jose, with the algorithms its type can verify. */
 export interface PublicKey {
-  readonly key: KeyObject | CryptoKey;
+  /** The key, or for a PEM or a JWK its import for an algorithm (made on first use). */
+  readonly key: CryptoKey | NodeKeyObject | ((alg: string) => Promise<CryptoKey>);
   /** What the key is, for messages: "rsa", "ec:prime256v1", "RSASSA-PKCS1-v1_5"... */
   readonly type: string;
   /** The algorithms it can verify; `undefined` for a type we do not support. */
@@ -54,24 +75,34 @@ export interface PublicKey {
 /**
  * toPublicKey checks a configured public key (PEM, JWK, KeyObject or
  * CryptoKey) and throws a `TypeError` naming the fix for private, symmetric,
- * weak or unreadable keys.
+ * weak or unreadable keys. A PEM or a JWK is read here, synchronously, and
+ * imported into WebCrypto when first used.
  */
 export function toPublicKey(input: unknown, option: string): PublicKey {
-  if (typeof CryptoKey !== "undefined" && input instanceof CryptoKey && !input.extractable) {
+  if (typeof CryptoKey !== "undefined" && input instanceof CryptoKey) {
     return fromCryptoKey(input, option);
   }
   if (input === "") {
     throw new TypeError(`${option} is empty; is the variable it is read from set?`);
   }
-  let key: KeyObject;
+  let key: PublicKey["key"];
+  let type: string;
+  let modulusLength: number | undefined;
   try {
     if (typeof input === "string") {
       if (/PRIVATE KEY-----/.test(input)) {
         throw new TypeError(`${option} is a private key; pass the public key (SPKI PEM) instead`);
       }
-      key = createPublicKey(input);
-    } else if (input instanceof KeyObject) {
+      ({ key, type, modulusLength } = fromPem(input));
+    } else if (isKeyObject(input)) {
+      if (input.type !== "public") {
+        throw new TypeError(`${option} is a ${input.type} key; pass the public key instead`);
+      }
       key = input;
+      const details = input.asymmetricKeyDetails;
+      type = input.asymmetricKeyType ?? "";
+      type = type === "ec" ? `ec:${details?.namedCurve ?? ""}` : type;
+      modulusLength = details?.modulusLength;
     } else if (isJwk(input)) {
       if (input.kty === "oct") {
         throw new TypeError(`${option} is a symmetric JWK; pass its bytes as \`secret\` instead`);
@@ -79,9 +110,9 @@ export function toPublicKey(input: unknown, option: string): PublicKey {
       if ("d" in input) {
         throw new TypeError(`${option} holds a private key; pass only the public members`);
       }
-      key = createPublicKey({ key: input as JsonWebKey, format: "jwk" });
-    } else if (typeof CryptoKey !== "undefined" && input instanceof CryptoKey) {
-      key = KeyObject.from(input);
+      ({ type, modulusLength } = readJwk(input));
+      const jwk = { ...input };
+      key = async (alg) => (await importJWK(jwk, alg)) as CryptoKey;
     } else {
       throw new TypeError(`${option} must be a PEM string, a JWK, a KeyObject or a CryptoKey`);
     }
@@ -93,22 +124,59 @@ export function toPublicKey(input: unknown, option: string): PublicKey {
       cause: err,
     });
   }
-  if (key.type !== "public") {
-    throw new TypeError(`${option} is a ${key.type} key; pass the public key instead`);
-  }
-  const modulusLength = key.asymmetricKeyDetails?.modulusLength;
   if (modulusLength !== undefined && modulusLength < 2048) {
     throw new TypeError(
       `${option} is a ${modulusLength}-bit RSA key; RSA keys need at least 2048 bits`,
     );
   }
-  const type = key.asymmetricKeyType ?? "";
-  const family = type === "ec" ? `ec:${key.asymmetricKeyDetails?.namedCurve ?? ""}` : type;
-  return { key, type: family, fits: asymmetricAlgorithms[family] };
+  return { key, type, fits: asymmetricAlgorithms[type] };
 }
 
-// A non-extractable CryptoKey cannot become a KeyObject (DEP0204); its
-// algorithm tells everything, and binds it to one JWS algorithm.
+function fromPem(pem: string) {
+  const { label, der } = readPem(pem);
+  if (label === "PUBLIC KEY") {
+    const key = (alg: string) => importSPKI(pem, alg);
+    return { key, ...readSpki(der) };
+  }
+  if (label === "CERTIFICATE") {
+    const key = (alg: string) => importX509(pem, alg);
+    return { key, ...readSpki(spkiOf(der)) };
+  }
+  throw new Error(`a PEM ${label} is no public key`);
+}
+
+const curveSizes: Record<string, [type: string, bytes: number]> = {
+  "P-256": ["ec:prime256v1", 32],
+  "P-384": ["ec:secp384r1", 48],
+  "P-521": ["ec:secp521r1", 66],
+  Ed25519: ["ed25519", 32],
+  Ed448: ["ed448", 57],
+  X25519: ["x25519", 32],
+  X448: ["x448", 56],
+};
+
+/** readJwk checks a public JWK's members as far as it can without importing it. */
+function readJwk(jwk: JWK): { type: string; modulusLength: number | undefined } {
+  const bytes = (member: string | undefined) => {
+    if (typeof member !== "string" || member === "") {
+      throw new Error("a key member is missing");
+    }
+    return base64url.decode(member);
+  };
+  if (jwk.kty === "RSA") {
+    bytes(jwk.e);
+    return { type: "rsa", modulusLength: bitLength(bytes(jwk.n)) };
+  }
+  const [type, size] = curveSizes[jwk.crv ?? ""] ?? ["", 0];
+  const okp = jwk.kty === "OKP" && !type.startsWith("ec:");
+  const ec = jwk.kty === "EC" && type.startsWith("ec:");
+  if (!(okp || ec) || bytes(jwk.x).length !== size || (ec && bytes(jwk.y).length !== size)) {
+    throw new Error("the JWK's members do not make a public key");
+  }
+  return { type, modulusLength: undefined };
+}
+
+// A CryptoKey's algorithm tells everything, and binds it to one JWS algorithm.
 function fromCryptoKey(key: CryptoKey, option: string): PublicKey {
   if (key.type !== "public") {
     throw new TypeError(`${option} is a ${key.type} key; pass the public key instead`);

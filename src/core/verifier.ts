@@ -1,5 +1,4 @@
-import { Buffer } from "node:buffer";
-import { compactVerify, errors } from "jose";
+import { base64url, compactVerify, errors } from "jose";
 import { defaultMaxTokenSize, isCompactJws } from "./bearer-token.js";
 import { freezeParsedClaims, type JwtClaims } from "./claims.js";
 import { type Duration, parseDuration } from "./duration.js";
@@ -276,7 +275,7 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 function decodeSegment(segment: string): Record<string, unknown> {
   let value: unknown;
   try {
-    value = JSON.parse(strictUtf8.decode(Buffer.from(segment, "base64url")));
+    value = JSON.parse(strictUtf8.decode(base64url.decode(segment)));
   } catch (err) {
     throw new AuthError("ERR_TOKEN_MALFORMED", { cause: safeCause(err) });
   }

@@ -538,3 +538,48 @@ describe("every accepted key form verifies a token end to end", () => {
     });
   });
 });
+
+describe("a PEM or JWK is read when the options are, and imported on first use", () => {
+  test("an RSA certificate of 1024 bits is refused at once", () => {
+    const { pem } = certificateFor(rsaPublicKeySync(1024));
+    optionError(
+      { publicKey: pem, algorithms: ["RS256"] },
+      /publicKey is a 1024-bit RSA key; RSA keys need at least 2048 bits/,
+    );
+  });
+
+  test("a PEM that holds no public key is refused at once", async () => {
+    const { publicPem } = await keyPair("ES256");
+    const message = /publicKey is not a valid public key/;
+    optionError(
+      { publicKey: publicPem.replace(/PUBLIC KEY/g, "SOMETHING"), algorithms: ["ES256"] },
+      message,
+    );
+    optionError({ publicKey: publicPem.replace(/\nM/, "\nA"), algorithms: ["ES256"] }, message);
+    optionError({ publicKey: `${publicPem}${publicPem}`, algorithms: ["ES256"] }, message);
+  });
+
+  test("warmUp imports a good PEM and JWK", async () => {
+    for (const form of ["publicPem", "publicJwk"] as const) {
+      const kp = await keyPair("PS256");
+      const verifier = createVerifier({ publicKey: kp[form], algorithms: ["RS256", "PS256"] });
+      await verifier.warmUp();
+      const token = await mint(kp.privateKey, { alg: "PS256" });
+      assert.equal((await verifier.verify(token)).sub, secretClaims.sub, form);
+    }
+  });
+
+  test("an EC point off its curve: warmUp rejects, and calls are refused as unavailable", async () => {
+    const kp = await keyPair("ES256");
+    const y = Buffer.from(kp.publicJwk.y as string, "base64url");
+    y[31] = (y[31] as number) ^ 1;
+    const publicKey = { ...kp.publicJwk, y: y.toString("base64url") };
+    // Right members, right sizes: nothing to refuse without importing it.
+    const verifier = createVerifier({ publicKey, algorithms: ["ES256"] });
+    await assert.rejects(verifier.warmUp(), { name: "AuthError", code: "ERR_KEYS_UNAVAILABLE" });
+    const token = await mint(kp.privateKey, { alg: "ES256" });
+    await assertRefused(verifier.verify(token), "ERR_KEYS_UNAVAILABLE", token);
+    // Tried again, and refused again: a key that will not import never verifies.
+    await assertRefused(verifier.verify(token), "ERR_KEYS_UNAVAILABLE", token);
+  });
+});
