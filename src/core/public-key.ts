@@ -46,11 +46,20 @@ export function isJwk(input: unknown): input is JWK {
  * one can be configured without this package importing `node:crypto`.
  */
 export interface NodeKeyObject {
+  /** `"public"` for a key that verifies; `"private"` and `"secret"` are refused. */
   readonly type: string;
+  /** `"rsa"`, `"ec"`, `"ed25519"`... */
   readonly asymmetricKeyType?: string | undefined;
-  readonly asymmetricKeyDetails?:
-    | { readonly modulusLength?: number | undefined; readonly namedCurve?: string | undefined }
-    | undefined;
+  /** The RSA modulus length and the EC curve, checked when the options are. */
+  readonly asymmetricKeyDetails?: NodeKeyObjectDetails | undefined;
+}
+
+/** The details of a Node.js `KeyObject` that connect-jwt checks. */
+export interface NodeKeyObjectDetails {
+  /** An RSA key's length in bits: at least 2048. */
+  readonly modulusLength?: number | undefined;
+  /** An EC key's curve: `prime256v1`, `secp384r1` or `secp521r1`. */
+  readonly namedCurve?: string | undefined;
 }
 
 // jose tells a KeyObject by the same mark, and verifies with it as it is.
