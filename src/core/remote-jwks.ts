@@ -34,7 +34,7 @@ export interface RemoteKeySet {
 }
 
 interface Loaded {
-  readonly select: JWTVerifyGetKey;
+  readonly keyFor: JWTVerifyGetKey;
   readonly at: number;
 }
 
@@ -69,10 +69,10 @@ export function createRemoteKeySet(
     inflight = (async () => {
       try {
         const url = await locate();
-        const select = await observeKeyFetch(telemetry, url, async () =>
+        const keyFor = await observeKeyFetch(telemetry, url, async () =>
           createLocalJWKSet({ keys: usableKeys(await fetchJson(url, limits)) }),
         );
-        loaded = { select, at: Date.now() };
+        loaded = { keyFor, at: Date.now() };
         lastError = undefined;
       } catch (err) {
         lastError = err;
@@ -118,7 +118,7 @@ export function createRemoteKeySet(
         void refresh(); // old but usable: refetch without making this call wait
       }
       try {
-        return await keys.select(header, token);
+        return await keys.keyFor(header, token);
       } catch (err) {
         if (!(err instanceof errors.JWKSNoMatchingKey)) {
           throw err;
@@ -130,7 +130,7 @@ export function createRemoteKeySet(
         if (keys === undefined || keys === before) {
           throw err;
         }
-        return keys.select(header, token);
+        return keys.keyFor(header, token);
       }
     },
   };
