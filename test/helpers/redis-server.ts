@@ -29,6 +29,8 @@ export interface RedisServer {
   pause(): void;
   /** Lets it answer again (SIGCONT). */
   resume(): void;
+  /** Kills it and starts it again on the same port, empty: nothing was saved. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -40,31 +42,55 @@ export async function startRedisServer(): Promise<RedisServer> {
   }
   const dir = await mkdtemp(join(tmpdir(), "connect-jwt-redis-"));
   const port = await freePort();
+  let running: Running;
+  try {
+    running = await spawnServer(port, dir);
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    port,
+    pause: () => running.child.kill("SIGSTOP"),
+    resume: () => running.child.kill("SIGCONT"),
+    async restart() {
+      await running.kill();
+      running = await spawnServer(port, dir);
+    },
+    async stop() {
+      await running.kill();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Running {
+  readonly child: ChildProcess;
+  kill(): Promise<void>;
+}
+
+/** Starts redis-server on `port` and waits until it answers PING. */
+async function spawnServer(port: number, dir: string): Promise<Running> {
   const child = spawn(
     redisServerPath,
     ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
     { cwd: dir, stdio: ["ignore", "ignore", "pipe"] },
   );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  try {
-    await waitForPong(port, child);
-  } catch (err) {
-    child.kill("SIGKILL");
-    await exited;
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
-  return {
-    port,
-    pause: () => child.kill("SIGSTOP"),
-    resume: () => child.kill("SIGCONT"),
-    async stop() {
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
       child.kill("SIGCONT");
       child.kill("SIGKILL");
       await exited;
-      await rm(dir, { recursive: true, force: true });
-    },
+    }
   };
+  try {
+    await waitForPong(port, child);
+  } catch (err) {
+    await kill();
+    throw err;
+  }
+  return { child, kill };
 }
 
 /** The two clients redisRevocations works with. */

@@ -2,7 +2,7 @@
 // clients it supports: revocations refused on every transport, shared by two
 // replicas and an admin-only process, dropped after their exp, and calls
 // refused as unavailable while Redis is out of reach for longer than
-// maxStaleness.
+// maxStaleness, or after a restart that lost the list.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
@@ -205,6 +205,21 @@ for (const kind of clientKinds) {
       }
       await eventually(() => judge(revocations, { sub: "x" }) === false);
       await reachable();
+    });
+
+    test("a Redis restarted empty: the replica keeps what it knew, and is back in touch", async () => {
+      const { revocations, keys } = await list({ maxStaleness: 1 })();
+      await revocations.ready();
+      const exp = nowSec() + 300;
+      await revocations.revokeToken({ jti: "known-before-restart", exp });
+      await revocations.revokeSubject("subject-before-restart");
+      await redis.restart();
+      // The new Redis is empty; an entry written there shows the replica loads from it again.
+      const raw = await client();
+      await raw.command(["ZADD", `${keys.prefix}jti`, String(exp), "written-after-restart"]);
+      await eventually(() => judge(revocations, { jti: "written-after-restart", exp }) === true);
+      assert.equal(judge(revocations, { jti: "known-before-restart", exp }), true);
+      assert.equal(judge(revocations, { sub: "subject-before-restart", iat: 1, exp }), true);
     });
 
     test('onStale: "admit" keeps judging by the list it has while out of touch', async () => {
