@@ -141,6 +141,9 @@ export function redisRevocations(options: RedisRevocationsOptions): RedisRevocat
   }
 
   function start(): Promise<void> {
+    if (closed) {
+      return Promise.reject(new Error("redisRevocations: closed"));
+    }
     started ??= (async () => {
       // Subscribed before the first load, so that nothing revoked meanwhile is missed.
       unsubscribe = await link.subscribe(channel, onMessage, options.subscriber);
@@ -185,7 +188,7 @@ export function redisRevocations(options: RedisRevocationsOptions): RedisRevocat
 
     async revokeToken(token) {
       const { jti, exp } = token ?? {};
-      if (typeof jti !== "string" || jti === "" || typeof exp !== "number" || !(exp > 0)) {
+      if (typeof jti !== "string" || jti === "" || !isSeconds(exp)) {
         throw new TypeError("revokeToken takes { jti, exp }: the token's jti and exp (seconds)");
       }
       addToken(jti, exp);
@@ -203,7 +206,7 @@ export function redisRevocations(options: RedisRevocationsOptions): RedisRevocat
           : given instanceof Date
             ? given.getTime() / 1000
             : given;
-      if (typeof sub !== "string" || sub === "" || typeof before !== "number" || !(before > 0)) {
+      if (typeof sub !== "string" || sub === "" || !isSeconds(before)) {
         throw new TypeError(
           "revokeSubject takes a sub and, if you like, { before }: a Date or seconds",
         );
@@ -217,6 +220,8 @@ export function redisRevocations(options: RedisRevocationsOptions): RedisRevocat
 
     async close() {
       closed = true;
+      // A start under way finishes first, so that its subscription is undone too.
+      await started?.catch(() => {});
       clearInterval(timer);
       await unsubscribe?.();
     },
@@ -256,6 +261,14 @@ function checkOptions(options: RedisRevocationsOptions) {
     resyncMs: resyncInterval * 1000,
     admitStale: onStale === "admit",
   };
+}
+
+/**
+ * Whether `value` is a time in seconds since the epoch, as JWT claims give it:
+ * a time in milliseconds (past the year 5000 in seconds) would keep an entry forever.
+ */
+function isSeconds(value: unknown): value is number {
+  return typeof value === "number" && value > 0 && value < 1e11;
 }
 
 /** The members and scores of a ZRANGE WITHSCORES reply: flat (RESP2) or in pairs (RESP3). */

@@ -63,6 +63,10 @@ describe("redisRevocations options", () => {
         new TypeError("revokeToken takes { jti, exp }: the token's jti and exp (seconds)"),
       );
       await assert.rejects(
+        revocations.revokeToken({ jti: "a-jti", exp: Date.now() }),
+        new TypeError("revokeToken takes { jti, exp }: the token's jti and exp (seconds)"),
+      );
+      await assert.rejects(
         revocations.revokeSubject("", {}),
         new TypeError("revokeSubject takes a sub and, if you like, { before }: a Date or seconds"),
       );
