@@ -20,13 +20,13 @@
  * | `ERR_CLAIM_MISSING` | a required claim is absent |
  * | `ERR_CLAIM_INVALID` | a claim has the wrong type or value |
  * | `ERR_LIFETIME_TOO_LONG` | `exp - iat` exceeds `maxLifetime` |
- * | `ERR_TOKEN_REVOKED` | the `isRevoked` hook said so |
+ * | `ERR_TOKEN_REVOKED` | `revocations` or the `isRevoked` hook said so |
  * | `ERR_TOKEN_INVALID` | the token was refused for a reason not listed above |
  * | `ERR_INSUFFICIENT_SCOPE` | the token is valid but lacks a scope the method requires |
  * | `ERR_ACCESS_DENIED` | the token is valid but fails the method's roles, claims or checks |
  * | `ERR_RULE_FAILED` | the method's check or CEL expression failed while evaluating |
  * | `ERR_KEYS_UNAVAILABLE` | the keys could not be loaded; the token was not judged |
- * | `ERR_REVOCATION_UNAVAILABLE` | the `isRevoked` hook failed; the token was not judged |
+ * | `ERR_REVOCATION_UNAVAILABLE` | `revocations` or the `isRevoked` hook failed; the token was not judged |
  */
 export type AuthErrorCode =
   | "ERR_TOKEN_MISSING"

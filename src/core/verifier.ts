@@ -18,6 +18,7 @@ import {
   type OptionNames,
 } from "./options.js";
 import { defaultRemoteLimits, type RemoteKeySetLimits } from "./remote-jwks.js";
+import { checkRevocations, type Revocations } from "./revocations.js";
 import { checkTelemetry, type Telemetry } from "./telemetry.js";
 import { TokenCache, type TokenCacheOptions } from "./token-cache.js";
 
@@ -64,6 +65,13 @@ export interface VerifierOptions extends IssuerOptions {
    * `true` refuses the call. If it throws, the call is refused as unavailable.
    */
   isRevoked?: (claims: JwtClaims) => boolean | Promise<boolean>;
+  /**
+   * A revocation list asked on every call, cache hits included, before
+   * `isRevoked` (both are consulted): `redisRevocations()` from
+   * `connect-jwt/redis` shares one across replicas. When the list cannot be
+   * trusted, calls are refused as unavailable (`ERR_REVOCATION_UNAVAILABLE`).
+   */
+  revocations?: Revocations;
   /**
    * Where to report decisions, token cache lookups and key fetches:
    * `openTelemetry()` from `connect-jwt/otel`, or a {@link Telemetry} of your
@@ -124,6 +132,7 @@ export const verifierOptionNames: OptionNames<VerifierOptions> = {
   remoteKeys: true,
   cache: true,
   isRevoked: true,
+  revocations: true,
   telemetry: true,
 };
 
@@ -170,6 +179,7 @@ export function compileVerifier(options: VerifierOptions): Verifier {
   if (isRevoked !== undefined && typeof isRevoked !== "function") {
     throw new TypeError("isRevoked must be a function (claims) => boolean");
   }
+  const revocations = checkRevocations(options.revocations);
   const telemetry = checkTelemetry(options.telemetry);
   const policies = compileIssuerPolicies(options, clockTolerance, limits, telemetry);
 
@@ -239,12 +249,14 @@ export function compileVerifier(options: VerifierOptions): Verifier {
   }
 
   async function checkRevoked(claims: JwtClaims): Promise<JwtClaims> {
-    if (isRevoked === undefined) {
+    if (revocations === undefined && isRevoked === undefined) {
       return claims;
     }
     let revoked: boolean;
     try {
-      revoked = await isRevoked(claims);
+      revoked =
+        revocations?.isRevoked(claims) === true ||
+        (isRevoked !== undefined && (await isRevoked(claims)));
     } catch (err) {
       throw new AuthError("ERR_REVOCATION_UNAVAILABLE", { cause: safeCause(err) });
     }

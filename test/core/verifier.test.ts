@@ -594,6 +594,46 @@ describe("revocation and lifetime", () => {
     assert.equal(err.challenge, "none");
   });
 
+  test("revocations: asked on every call, cache hits included, beside isRevoked", async () => {
+    const byList = new Set<string>();
+    const byHook = new Set<string>();
+    const { verifier, sign } = await setup({
+      revocations: { isRevoked: (claims) => byList.has(claims.jti as string) },
+      isRevoked: (claims) => byHook.has(claims.jti as string),
+    });
+    const listed = await sign({ jti: "jti-listed-0001" });
+    const hooked = await sign({ jti: "jti-hooked-0001" });
+    assert.ok(await verifier.verify(listed));
+    assert.ok(await verifier.verify(listed));
+    assert.ok(await verifier.verify(hooked));
+    byList.add("jti-listed-0001");
+    byHook.add("jti-hooked-0001");
+    await refused(verifier, listed, "ERR_TOKEN_REVOKED");
+    await refused(verifier, hooked, "ERR_TOKEN_REVOKED");
+  });
+
+  test("revocations throwing (the list cannot be trusted): ERR_REVOCATION_UNAVAILABLE", async () => {
+    const { verifier, sign } = await setup({
+      revocations: {
+        isRevoked: () => {
+          throw new Error("revocation list out of touch");
+        },
+      },
+    });
+    const err = await refused(verifier, await sign(), "ERR_REVOCATION_UNAVAILABLE");
+    assert.equal(err.message, "authentication unavailable");
+    assert.equal(err.unavailable, true);
+  });
+
+  test("revocations without isRevoked: a TypeError naming the fix", async () => {
+    await assert.rejects(
+      setup({ revocations: {} as never }),
+      new TypeError(
+        "createVerifier: revocations must be an object with isRevoked(claims), e.g. redisRevocations({ client })",
+      ),
+    );
+  });
+
   test("a lifetime over maxLifetime: ERR_LIFETIME_TOO_LONG", async () => {
     const { verifier, sign } = await setup({ maxLifetime: "1h" });
     assert.ok(await verifier.verify(await sign({ iat: now, exp: now + 3600 })));

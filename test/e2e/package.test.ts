@@ -1,5 +1,5 @@
 // The package as users get it: `npm pack`, installed into a fresh project,
-// its three entry points imported (ESM, and require() from CommonJS), and one
+// its entry points imported (ESM, and require() from CommonJS), and one
 // authenticated call made through it.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -56,10 +56,13 @@ const requirer = `
 const server = require("connect-jwt");
 const client = require("connect-jwt/client");
 const testing = require("connect-jwt/testing");
+// Neither redis nor ioredis is installed: connect-jwt/redis only calls the client it is given.
+const redis = require("connect-jwt/redis");
 console.log(JSON.stringify({
   server: typeof server.createJwtAuth,
   client: typeof client.bearerAuth,
   testing: typeof testing.createTestIssuer,
+  redis: typeof redis.redisRevocations,
 }));
 `;
 
@@ -133,6 +136,7 @@ describe("the packed package", () => {
       "dist/src/client/index.js",
       "dist/src/testing/index.js",
       "dist/src/otel/index.js",
+      "dist/src/redis/index.js",
       "proto/connectjwt/v1/auth.proto",
       "LICENSE",
     ]) {
@@ -168,6 +172,7 @@ describe("the packed package", () => {
         server: "function",
         client: "function",
         testing: "function",
+        redis: "function",
       });
     });
   }

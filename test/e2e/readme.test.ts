@@ -73,6 +73,7 @@ for (const doc of docs) {
         .replaceAll('from "connect-jwt/client"', 'from "../../../src/client/index.js"')
         .replaceAll('from "connect-jwt/testing"', 'from "../../../src/testing/index.js"')
         .replaceAll('from "connect-jwt/otel"', 'from "../../../src/otel/index.js"')
+        .replaceAll('from "connect-jwt/redis"', 'from "../../../src/redis/index.js"')
         .replaceAll('from "./gen/', 'from "../../../gen/')
         // "./listen.js" is a copy of the demo's.
         .replaceAll('from "./listen.js"', 'from "../../../example/listen.js"'),
