@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { build } from "esbuild";
 import { exportSPKI, generateKeyPair, SignJWT } from "jose";
+import { neutralBuild, root } from "../helpers/neutral-bundle.js";
 
-const root = join(import.meta.dirname, "..", "..");
 const issuer = "https://edge-issuer.example.test/";
 const audience = "edge-api";
 
@@ -26,17 +26,7 @@ const runtimes = [
 
 /** Bundles an edge entry into one file, as a deploy would: no Node.js, nothing external. */
 async function bundle(entry: string, outfile: string): Promise<void> {
-  const result = await build({
-    entryPoints: [join(root, entry)],
-    absWorkingDir: root,
-    bundle: true,
-    write: false,
-    format: "esm",
-    platform: "neutral",
-    mainFields: ["module", "main"],
-    conditions: ["worker", "browser", "import", "default"],
-    logLevel: "silent",
-  });
+  const result = await build(neutralBuild(entry));
   const [output] = result.outputFiles;
   assert.ok(output !== undefined);
   await writeFile(outfile, output.text);

@@ -4,11 +4,9 @@
 // name no Node.js global.
 import assert from "node:assert/strict";
 import { builtinModules } from "node:module";
-import { join } from "node:path";
 import { describe, test } from "node:test";
 import { build, type Plugin } from "esbuild";
-
-const root = join(import.meta.dirname, "..", "..");
+import { neutralBuild, root } from "../helpers/neutral-bundle.js";
 
 /** Records every import of a Node.js builtin, and leaves it out of the bundle. */
 function nodeBuiltins(found: string[]): Plugin {
@@ -30,15 +28,7 @@ function nodeBuiltins(found: string[]): Plugin {
 async function bundle(entry: string): Promise<{ code: string; builtins: string[] }> {
   const builtins: string[] = [];
   const result = await build({
-    entryPoints: [join(root, entry)],
-    absWorkingDir: root,
-    bundle: true,
-    write: false,
-    format: "esm",
-    platform: "neutral",
-    mainFields: ["module", "main"],
-    // jose's export map leads every runtime to its WebCrypto build.
-    conditions: ["worker", "browser", "import", "default"],
+    ...neutralBuild(entry),
     // The peer dependencies users install next to connect-jwt.
     external: [
       "@connectrpc/connect",
@@ -47,7 +37,6 @@ async function bundle(entry: string): Promise<{ code: string; builtins: string[]
       "@bufbuild/protobuf/*",
     ],
     plugins: [nodeBuiltins(builtins)],
-    logLevel: "silent",
   });
   const [output] = result.outputFiles;
   assert.ok(output !== undefined);
