@@ -133,12 +133,15 @@ export function toPublicKey(input: unknown, option: string): PublicKey {
       cause: err,
     });
   }
-  if (modulusLength !== undefined && modulusLength < 2048) {
-    throw new TypeError(
-      `${option} is a ${modulusLength}-bit RSA key; RSA keys need at least 2048 bits`,
-    );
-  }
+  checkRsaSize(modulusLength, option);
   return { key, type, fits: asymmetricAlgorithms[type] };
+}
+
+/** Refuses an RSA key of fewer than 2048 bits; `bits` is undefined for other key types. */
+function checkRsaSize(bits: number | undefined, option: string): void {
+  if (bits !== undefined && bits < 2048) {
+    throw new TypeError(`${option} is a ${bits}-bit RSA key; RSA keys need at least 2048 bits`);
+  }
 }
 
 function fromPem(pem: string) {
@@ -196,11 +199,7 @@ function fromCryptoKey(key: CryptoKey, option: string): PublicKey {
     namedCurve?: string;
     modulusLength?: number;
   };
-  if (algorithm.modulusLength !== undefined && algorithm.modulusLength < 2048) {
-    throw new TypeError(
-      `${option} is a ${algorithm.modulusLength}-bit RSA key; RSA keys need at least 2048 bits`,
-    );
-  }
+  checkRsaSize(algorithm.modulusLength, option);
   const bits = algorithm.hash?.name.replace("SHA-", "") ?? "";
   const curves: Record<string, string> = { "P-256": "ES256", "P-384": "ES384", "P-521": "ES512" };
   const fits: Record<string, readonly string[] | undefined> = {
