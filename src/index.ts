@@ -23,6 +23,13 @@ export type { ClaimPolicyOptions, IssuerOptions } from "./core/issuer-policy.js"
 export type { KeySourceOptions } from "./core/key-source.js";
 export type { NodeKeyObject, NodeKeyObjectDetails } from "./core/public-key.js";
 export type { Revocations } from "./core/revocations.js";
+export type { DpopAlgorithm, DpopOptions } from "./core/dpop.js";
+export type { DpopNonceOptions } from "./core/dpop-nonce.js";
+export {
+  type DpopReplayStore,
+  type MemoryReplayStoreOptions,
+  memoryReplayStore,
+} from "./core/replay-store.js";
 export type { TokenCacheOptions } from "./core/token-cache.js";
 export type { AuthenticationEvent, KeyFetch, Telemetry } from "./core/telemetry.js";
 export type { Duration } from "./core/duration.js";

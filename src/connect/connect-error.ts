@@ -1,37 +1,69 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { AuthError, BearerChallenge } from "../core/errors.js";
 
+/** How a refusal's challenge reads on a server that accepts DPoP. */
+export interface DpopChallenge {
+  /**
+   * The scheme the refusal answers in: `DPoP` for a call that came with DPoP,
+   * for a refusal of its proof, and when DPoP is required; `Bearer` otherwise.
+   */
+  readonly scheme: "Bearer" | "DPoP";
+  /** The algorithms a proof may use, space-delimited. */
+  readonly algs: string;
+  /** A nonce to send in `DPoP-Nonce` (for `use_dpop_nonce`). */
+  readonly nonce?: string | undefined;
+}
+
 /**
- * challengeHeader renders the RFC 6750 `WWW-Authenticate` value for a challenge.
+ * challengeHeader renders the `WWW-Authenticate` value for a challenge: RFC
+ * 6750's `Bearer`, or RFC 9449's `DPoP` with the `algs` a proof may use. A
+ * server that accepts both offers DPoP beside Bearer when no credentials came.
  */
-export function challengeHeader(challenge: BearerChallenge, scope?: string): string {
-  if (challenge === "none") {
-    return "Bearer";
-  }
+export function challengeHeader(
+  challenge: BearerChallenge,
+  scope?: string,
+  dpop?: DpopChallenge,
+): string {
   // Scope tokens hold no quote or backslash (checked when rules compile).
-  return scope === undefined
-    ? `Bearer error="${challenge}"`
-    : `Bearer error="${challenge}", scope="${scope}"`;
+  const params = [
+    ...(challenge === "none" ? [] : [`error="${challenge}"`]),
+    ...(scope === undefined ? [] : [`scope="${scope}"`]),
+  ];
+  if (dpop?.scheme === "DPoP") {
+    return `DPoP ${[...params, `algs="${dpop.algs}"`].join(", ")}`;
+  }
+  const bearer = params.length === 0 ? "Bearer" : `Bearer ${params.join(", ")}`;
+  return dpop !== undefined && challenge === "none"
+    ? `${bearer}, DPoP algs="${dpop.algs}"`
+    : bearer;
 }
 
 /**
  * toConnectError turns a refusal into the error the client sees: the fixed
  * message of the AuthError, `failureCode` (or `Unavailable` when the keys or the
- * revocation check could not be had), and the `WWW-Authenticate` challenge in the metadata. The
+ * revocation check could not be had), and the `WWW-Authenticate` challenge
+ * (and, when the proof must carry a nonce, `DPoP-Nonce`) in the metadata. The
  * AuthError's cause is not attached: nothing from the token reaches the wire
  * or a log of the ConnectError.
  */
-export function toConnectError(err: AuthError, failureCode: Code): ConnectError {
+export function toConnectError(
+  err: AuthError,
+  failureCode: Code,
+  dpop?: DpopChallenge,
+): ConnectError {
   if (err.unavailable) {
     return withoutStackTrace(() => new ConnectError(err.message, Code.Unavailable));
   }
   // A valid token that the method's rule refuses is a matter of permission,
   // whatever code failed authentication gets.
   const code = err.forbidden ? Code.PermissionDenied : failureCode;
-  const challenge = challengeHeader(err.challenge, err.scope);
-  return withoutStackTrace(
-    () => new ConnectError(err.message, code, { "www-authenticate": challenge }),
-  );
+  const metadata: Record<string, string> = {
+    "www-authenticate": challengeHeader(err.challenge, err.scope, dpop),
+  };
+  if (dpop?.nonce !== undefined) {
+    metadata["dpop-nonce"] = dpop.nonce;
+  }
+  return withoutStackTrace(() => new ConnectError(err.message, code, metadata));
 }
 
 /**

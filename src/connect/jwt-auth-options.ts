@@ -1,6 +1,7 @@
 import type { DescService } from "@bufbuild/protobuf";
 import type { Code, HandlerContext, Interceptor } from "@connectrpc/connect";
 import type { JwtClaims } from "../core/claims.js";
+import type { DpopOptions } from "../core/dpop.js";
 import type { AuthError, AuthErrorCode } from "../core/errors.js";
 import type { ClaimSetOptions } from "../core/scopes-and-roles.js";
 import type { VerifierOptions } from "../core/verifier.js";
@@ -65,6 +66,17 @@ export interface JwtAuthOptions extends VerifierOptions, RuleOptions, ClaimSetOp
   onDenied?: (event: DeniedEvent) => void;
   /** Called for every call whose token was verified. Exceptions it throws are ignored. */
   onAuthenticated?: (event: AuthenticatedEvent) => void;
+  /**
+   * Accept DPoP-bound tokens (RFC 9449): `Authorization: DPoP <token>` with a
+   * fresh `DPoP` proof per call, signed with the key the token is bound to
+   * (`cnf.jkt`). A bound token sent as `Bearer` is refused. Off by default.
+   *
+   * @example
+   * ```ts
+   * createJwtAuth({ jwks, algorithms: ["ES256"], dpop: { origins: ["https://api.example.com"] } });
+   * ```
+   */
+  dpop?: DpopOptions;
 }
 
 /**

@@ -1,46 +1,8 @@
+import { isCompactJws } from "./compact-jws.js";
 import { refusal } from "./errors.js";
 
 /** The default for `maxTokenSize`: 8 KiB, far above any sane access token. */
 export const defaultMaxTokenSize = 8192;
-
-// A compact JWS: three base64url segments, no padding, no whitespace.
-const compactJws = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-
-/**
- * isCompactJws tells whether a string is a compact JWS in canonical base64url:
- * three segments, no padding or whitespace, and no stray bits in the last
- * character of a segment. Without that last rule a segment has up to 16
- * spellings that decode alike; with it, the claims decoded before the
- * signature check are the very bytes the signature covers. (It does not make
- * a token one string: an ECDSA signature has a second valid form. Key
- * denylists on `jti`, never on the token.)
- */
-export function isCompactJws(token: string): boolean {
-  if (!compactJws.test(token)) {
-    return false;
-  }
-  const first = token.indexOf(".");
-  const second = token.indexOf(".", first + 1);
-  return (
-    canonicalEnd(token, 0, first) &&
-    canonicalEnd(token, first + 1, second) &&
-    canonicalEnd(token, second + 1, token.length)
-  );
-}
-
-/** Whether the base64url segment `token[start, end)` leaves no stray bits in its last character. */
-function canonicalEnd(token: string, start: number, end: number): boolean {
-  switch ((end - start) % 4) {
-    case 1:
-      return false;
-    case 2: // 12 bits carry 8: the last character's 4 low bits must be zero
-      return "AQgw".includes(token.charAt(end - 1));
-    case 3: // 18 bits carry 16: the last character's 2 low bits must be zero
-      return "AEIMQUYcgkosw048".includes(token.charAt(end - 1));
-    default:
-      return true;
-  }
-}
 
 /**
  * parseBearerToken reads the token out of an `authorization` header value
@@ -75,31 +37,56 @@ export function parseBearerToken(
   return token;
 }
 
+/** The scheme of an `authorization` value connect-jwt reads, and its token. */
+export interface Credentials {
+  readonly scheme: "Bearer" | "DPoP";
+  readonly token: string;
+}
+
 /**
  * readBearerToken is {@link parseBearerToken} without the compact-JWS syntax
- * check, which the verifier makes itself: the adapter hands it the token as
- * it comes. Not part of the package's API.
+ * check, which the verifier makes itself. Not part of the package's API.
  */
 export function readBearerToken(value: string | null | undefined, maxTokenSize: number): string {
+  if (typeof value === "string" && schemeOf(value) === "DPoP") {
+    throw refusal("ERR_TOKEN_MISSING");
+  }
+  return readCredentials(value, maxTokenSize).token;
+}
+
+/**
+ * readCredentials reads the scheme (`Bearer` or, RFC 9449, `DPoP`) and token
+ * of an `authorization` value, with the rules of {@link parseBearerToken}; the
+ * adapter hands the token to the verifier as it comes. Not part of the
+ * package's API.
+ */
+export function readCredentials(
+  value: string | null | undefined,
+  maxTokenSize: number,
+): Credentials {
   if (value === null || value === undefined || value === "") {
     throw refusal("ERR_TOKEN_MISSING");
   }
+  const scheme = schemeOf(value);
   // The scheme and the spaces before the token are small; anything beyond
   // this bound cannot hold a token within the cap.
   if (value.length > maxTokenSize + 64) {
-    throw refusal(isBearerScheme(value) ? "ERR_TOKEN_TOO_LARGE" : "ERR_TOKEN_MISSING");
+    throw refusal(scheme === undefined ? "ERR_TOKEN_MISSING" : "ERR_TOKEN_TOO_LARGE");
   }
-  if (!isBearerScheme(value)) {
+  if (scheme === undefined) {
     throw refusal("ERR_TOKEN_MISSING");
   }
-  if (value.length === 6) {
+  const end = scheme.length;
+  if (value.length === end) {
     throw refusal("ERR_AUTHORIZATION_MALFORMED");
   }
-  if (value.charCodeAt(6) !== 0x20) {
+  if (value.charCodeAt(end) !== 0x20) {
     // "Bearerxyz" is another scheme; "Bearer\t...", or any other space, is malformed.
-    throw refusal(/\s/.test(value.charAt(6)) ? "ERR_AUTHORIZATION_MALFORMED" : "ERR_TOKEN_MISSING");
+    throw refusal(
+      /\s/.test(value.charAt(end)) ? "ERR_AUTHORIZATION_MALFORMED" : "ERR_TOKEN_MISSING",
+    );
   }
-  let start = 7;
+  let start = end + 1;
   while (value.charCodeAt(start) === 0x20) {
     start++;
   }
@@ -110,9 +97,14 @@ export function readBearerToken(value: string | null | undefined, maxTokenSize: 
   if (token.length > maxTokenSize) {
     throw refusal("ERR_TOKEN_TOO_LARGE");
   }
-  return token;
+  return { scheme, token };
 }
 
-function isBearerScheme(value: string): boolean {
-  return value.length >= 6 && value.slice(0, 6).toLowerCase() === "bearer";
+/** The scheme a value starts with, matched case-insensitively, if it is one connect-jwt reads. */
+function schemeOf(value: string): Credentials["scheme"] | undefined {
+  const start = value.slice(0, 6).toLowerCase();
+  if (start === "bearer") {
+    return "Bearer";
+  }
+  return start.startsWith("dpop") ? "DPoP" : undefined;
 }

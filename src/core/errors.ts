@@ -27,6 +27,23 @@
  * | `ERR_RULE_FAILED` | the method's check or CEL expression failed while evaluating |
  * | `ERR_KEYS_UNAVAILABLE` | the keys could not be loaded; the token was not judged |
  * | `ERR_REVOCATION_UNAVAILABLE` | `revocations` or the `isRevoked` hook failed; the token was not judged |
+ * | `ERR_DPOP_BINDING_REQUIRED` | a DPoP-bound token (`cnf.jkt`) came as `Bearer`, or `dpop.required` and no DPoP |
+ * | `ERR_DPOP_PROOF_MISSING` | `Authorization: DPoP` without a `DPoP` proof header |
+ * | `ERR_DPOP_PROOF_MALFORMED` | several proofs, not a compact JWS, or a required claim missing |
+ * | `ERR_DPOP_PROOF_TOO_LARGE` | the proof is longer than `dpop.maxProofSize` |
+ * | `ERR_DPOP_TYPE_INVALID` | the proof's `typ` is not `dpop+jwt` |
+ * | `ERR_DPOP_ALGORITHM_NOT_ALLOWED` | the proof's `alg` is not in `dpop.algorithms` |
+ * | `ERR_DPOP_KEY_INVALID` | the proof's `jwk` is not a public asymmetric key fit for its `alg` |
+ * | `ERR_DPOP_METHOD_MISMATCH` | `htm` is not the request's HTTP method |
+ * | `ERR_DPOP_URL_MISMATCH` | `htu` is not one of `dpop.origins` plus the request's path |
+ * | `ERR_DPOP_PROOF_EXPIRED` | the proof's `iat` is older than `dpop.proofMaxAge` |
+ * | `ERR_DPOP_PROOF_NOT_YET_VALID` | the proof's `iat` lies in the future |
+ * | `ERR_DPOP_ATH_MISMATCH` | `ath` is not the hash of the token the call carries |
+ * | `ERR_DPOP_KEY_MISMATCH` | the token is not bound (`cnf.jkt`) to the proof's key |
+ * | `ERR_DPOP_SIGNATURE_INVALID` | the proof's signature does not verify |
+ * | `ERR_DPOP_REPLAYED` | this proof (key and `jti`) was used before |
+ * | `ERR_DPOP_NONCE_REQUIRED` | nonces are on and the proof's `nonce` is missing, stale or not ours |
+ * | `ERR_DPOP_REPLAY_UNAVAILABLE` | the replay store failed or is full; the proof was not judged |
  */
 export type AuthErrorCode =
   | "ERR_TOKEN_MISSING"
@@ -51,15 +68,40 @@ export type AuthErrorCode =
   | "ERR_ACCESS_DENIED"
   | "ERR_RULE_FAILED"
   | "ERR_KEYS_UNAVAILABLE"
-  | "ERR_REVOCATION_UNAVAILABLE";
+  | "ERR_REVOCATION_UNAVAILABLE"
+  | "ERR_DPOP_BINDING_REQUIRED"
+  | "ERR_DPOP_PROOF_MISSING"
+  | "ERR_DPOP_PROOF_MALFORMED"
+  | "ERR_DPOP_PROOF_TOO_LARGE"
+  | "ERR_DPOP_TYPE_INVALID"
+  | "ERR_DPOP_ALGORITHM_NOT_ALLOWED"
+  | "ERR_DPOP_KEY_INVALID"
+  | "ERR_DPOP_METHOD_MISMATCH"
+  | "ERR_DPOP_URL_MISMATCH"
+  | "ERR_DPOP_PROOF_EXPIRED"
+  | "ERR_DPOP_PROOF_NOT_YET_VALID"
+  | "ERR_DPOP_ATH_MISMATCH"
+  | "ERR_DPOP_KEY_MISMATCH"
+  | "ERR_DPOP_SIGNATURE_INVALID"
+  | "ERR_DPOP_REPLAYED"
+  | "ERR_DPOP_NONCE_REQUIRED"
+  | "ERR_DPOP_REPLAY_UNAVAILABLE";
 
 /**
- * BearerChallenge is the RFC 6750 `error` a refusal reports in its
- * `WWW-Authenticate` challenge: none when no credentials came, `invalid_request`
- * for a malformed `authorization` header, `invalid_token` for a token that does
- * not verify, `insufficient_scope` for a valid token the method's rule refuses.
+ * BearerChallenge is the `error` a refusal reports in its `WWW-Authenticate`
+ * challenge (RFC 6750, and RFC 9449 for DPoP): none when no credentials came,
+ * `invalid_request` for a malformed `authorization` header, `invalid_token`
+ * for a token that does not verify, `insufficient_scope` for a valid token the
+ * method's rule refuses, `invalid_dpop_proof` for a DPoP proof that does not
+ * verify, `use_dpop_nonce` when the proof must carry the server's nonce.
  */
-export type BearerChallenge = "none" | "invalid_request" | "invalid_token" | "insufficient_scope";
+export type BearerChallenge =
+  | "none"
+  | "invalid_request"
+  | "invalid_token"
+  | "insufficient_scope"
+  | "invalid_dpop_proof"
+  | "use_dpop_nonce";
 
 /**
  * AuthError is the one error type the verifier throws. Its `message` is a fixed,
@@ -92,10 +134,14 @@ export class AuthError extends Error {
 
   /**
    * Whether the call was refused because something the server depends on
-   * failed (keys, revocation), not because of the client's credentials.
+   * failed (keys, revocation, the DPoP replay store), not because of the client's credentials.
    */
   get unavailable(): boolean {
-    return this.code === "ERR_KEYS_UNAVAILABLE" || this.code === "ERR_REVOCATION_UNAVAILABLE";
+    return (
+      this.code === "ERR_KEYS_UNAVAILABLE" ||
+      this.code === "ERR_REVOCATION_UNAVAILABLE" ||
+      this.code === "ERR_DPOP_REPLAY_UNAVAILABLE"
+    );
   }
 
   /** Whether a valid token was refused by the method's rule (authorization, not authentication). */
@@ -176,14 +222,19 @@ function messageOf(code: AuthErrorCode): string {
       return "token expired";
     case "ERR_KEYS_UNAVAILABLE":
     case "ERR_REVOCATION_UNAVAILABLE":
+    case "ERR_DPOP_REPLAY_UNAVAILABLE":
       return "authentication unavailable";
+    case "ERR_DPOP_BINDING_REQUIRED":
+      return "DPoP-bound token required";
+    case "ERR_DPOP_NONCE_REQUIRED":
+      return "DPoP nonce required";
     case "ERR_INSUFFICIENT_SCOPE":
       return "insufficient scope";
     case "ERR_ACCESS_DENIED":
     case "ERR_RULE_FAILED":
       return "access denied";
     default:
-      return "invalid token";
+      return code.startsWith("ERR_DPOP_") ? "invalid DPoP proof" : "invalid token";
   }
 }
 
@@ -192,6 +243,7 @@ function challengeOf(code: AuthErrorCode): BearerChallenge {
     case "ERR_TOKEN_MISSING":
     case "ERR_KEYS_UNAVAILABLE":
     case "ERR_REVOCATION_UNAVAILABLE":
+    case "ERR_DPOP_REPLAY_UNAVAILABLE":
       return "none";
     case "ERR_AUTHORIZATION_MALFORMED":
       return "invalid_request";
@@ -199,7 +251,12 @@ function challengeOf(code: AuthErrorCode): BearerChallenge {
     case "ERR_ACCESS_DENIED":
     case "ERR_RULE_FAILED":
       return "insufficient_scope";
-    default:
+    case "ERR_DPOP_BINDING_REQUIRED":
+    case "ERR_DPOP_KEY_MISMATCH":
       return "invalid_token";
+    case "ERR_DPOP_NONCE_REQUIRED":
+      return "use_dpop_nonce";
+    default:
+      return code.startsWith("ERR_DPOP_") ? "invalid_dpop_proof" : "invalid_token";
   }
 }

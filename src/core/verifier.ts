@@ -1,6 +1,7 @@
-import { base64url, compactVerify, errors } from "jose";
-import { defaultMaxTokenSize, isCompactJws } from "./bearer-token.js";
+import { compactVerify, errors } from "jose";
+import { defaultMaxTokenSize } from "./bearer-token.js";
 import { freezeParsedClaims, type JwtClaims } from "./claims.js";
+import { decodeSegment, isCompactJws } from "./compact-jws.js";
 import { type Duration, parseDuration } from "./duration.js";
 import { AuthError, type AuthErrorCode, asAuthError, refusal, safeCause } from "./errors.js";
 import {
@@ -235,9 +236,9 @@ export function compileVerifier(options: VerifierOptions): Verifier {
     // payload segment is canonical base64url (isCompactJws), so jose
     // verifies the very bytes decoded.
     const [header = "", payload = ""] = token.split(".", 2);
-    const unverified = decodeSegment(payload);
+    const unverified = decodeSegment(payload, "ERR_TOKEN_MALFORMED");
     const policy = policies.for(unverified.iss);
-    policy.checkClaims(decodeSegment(header), unverified, nowSec);
+    policy.checkClaims(decodeSegment(header, "ERR_TOKEN_MALFORMED"), unverified, nowSec);
     try {
       // jose picks the overload from the key's type; the union is fine at run time.
       await compactVerify(token, policy.key as Uint8Array, policy.verifyOptions);
@@ -274,27 +275,6 @@ export function compileVerifier(options: VerifierOptions): Verifier {
       await Promise.all(policies.all.map((p) => p.warmUp?.()));
     },
   };
-}
-
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-
-/**
- * Decodes a header or payload segment before the signature check, and calls
- * anything that does not decode malformed: base64url, strict UTF-8, JSON, an
- * object, as jose decodes them. The claims are trusted only once the
- * signature has verified.
- */
-function decodeSegment(segment: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(strictUtf8.decode(base64url.decode(segment)));
-  } catch (err) {
-    throw new AuthError("ERR_TOKEN_MALFORMED", { cause: safeCause(err) });
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw refusal("ERR_TOKEN_MALFORMED");
-  }
-  return value as Record<string, unknown>;
 }
 
 /** The compiled policies of the issuers, and the one a token's unverified `iss` names. */
