@@ -241,14 +241,20 @@ export type Outcome = { ok: true; subject: string } | { ok: false; error: Connec
 
 /**
  * call makes one call of `kind` with the given `authorization` header value
- * (none when undefined), consumes the whole response, and never throws.
+ * (none when undefined), or with the given headers, consumes the whole
+ * response, and never throws.
  */
 export async function call(
   client: Client<typeof DemoService>,
   kind: CallKind,
-  authorization?: string,
+  authorization?: string | Record<string, string>,
 ): Promise<Outcome> {
-  const headers: Record<string, string> = authorization === undefined ? {} : { authorization };
+  const headers: Record<string, string> =
+    typeof authorization === "object"
+      ? authorization
+      : authorization === undefined
+        ? {}
+        : { authorization };
   const options = { headers, timeoutMs: 10_000 };
   async function* two<T>(message: T) {
     yield message;
