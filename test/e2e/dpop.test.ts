@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Code } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { DemoService } from "../../gen/demo/v1/demo_pb.js";
+import { createJwtAuth } from "../../src/index.js";
 import {
   cnfOf,
   dpopHeaders,
@@ -57,4 +60,185 @@ describe("DPoP: a bound token with a fresh proof", () => {
       });
     }
   }
+});
+
+const algs = 'algs="ES256 EdDSA PS256 RS256"';
+
+/** The refusal of an outcome, or a failed assertion. */
+function refusalOf(outcome: Awaited<ReturnType<typeof call>>) {
+  assert.equal(outcome.ok, false, "refused");
+  if (outcome.ok) {
+    throw new Error("unreachable");
+  }
+  return outcome.error;
+}
+
+describe("DPoP beside Bearer (dpop.required false)", () => {
+  const server = useServer(() => gateAndInterceptor(options));
+  for (const transport of transports) {
+    test(`${transport.name}: an unbound Bearer token still works`, async () => {
+      const token = await mint(signer, { claims: { sub: "plain" } });
+      const outcome = await call(server().client(transport), "unary", `Bearer ${token}`);
+      assert.deepEqual(outcome, { ok: true, subject: "plain" });
+    });
+    test(`${transport.name}: a bound token sent as Bearer is refused`, async () => {
+      const token = await mint(signer, { claims: cnfOf(await generateDpopKey()) });
+      const error = refusalOf(await call(server().client(transport), "unary", `Bearer ${token}`));
+      assert.equal(error.code, Code.PermissionDenied);
+      assert.equal(error.metadata.get("www-authenticate"), `DPoP error="invalid_token", ${algs}`);
+    });
+    test(`${transport.name}: no credentials: both schemes are offered`, async () => {
+      const error = refusalOf(await call(server().client(transport), "unary"));
+      assert.equal(error.metadata.get("www-authenticate"), `Bearer, DPoP ${algs}`);
+    });
+    test(`${transport.name}: DPoP without a proof is refused`, async () => {
+      const token = await mint(signer, { claims: cnfOf(await generateDpopKey()) });
+      const error = refusalOf(
+        await call(server().client(transport), "unary", { authorization: `DPoP ${token}` }),
+      );
+      assert.equal(
+        error.metadata.get("www-authenticate"),
+        `DPoP error="invalid_dpop_proof", ${algs}`,
+      );
+    });
+    test(`${transport.name}: a public method answers without a token, not with a bad proof`, async () => {
+      const client = server().client(transport);
+      assert.equal((await client.ping({ text: "hi" })).text, "hi");
+      const key = await generateDpopKey();
+      const token = await mint(signer, { claims: cnfOf(key) });
+      const proof = await makeProof(key, { token, htu: htuOf("unary") }); // made for WhoAmI
+      await assert.rejects(client.ping({ text: "hi" }, { headers: dpopHeaders(token, proof) }), {
+        code: Code.PermissionDenied,
+      });
+    });
+  }
+});
+
+describe("DPoP required", () => {
+  const server = useServer(() =>
+    gateAndInterceptor({ ...options, dpop: { origins: [publicOrigin], required: true } }),
+  );
+  for (const transport of transports) {
+    test(`${transport.name}: a Bearer token is refused, a bound token with its proof admitted`, async () => {
+      const client = server().client(transport);
+      const plain = await mint(signer);
+      const error = refusalOf(await call(client, "unary", `Bearer ${plain}`));
+      assert.equal(error.metadata.get("www-authenticate"), `DPoP error="invalid_token", ${algs}`);
+      const missing = refusalOf(await call(client, "unary"));
+      assert.equal(missing.metadata.get("www-authenticate"), `DPoP ${algs}`);
+      const key = await generateDpopKey("EdDSA");
+      const token = await mint(signer, { claims: { ...cnfOf(key), sub: "bound" } });
+      const proof = await makeProof(key, { token, htu: htuOf("server-streaming") });
+      const outcome = await call(client, "server-streaming", dpopHeaders(token, proof));
+      assert.deepEqual(outcome, { ok: true, subject: "bound" });
+    });
+  }
+});
+
+describe("DPoP nonces", () => {
+  const nonce = { secret: "the nonce secret of this test server, 32+ bytes" };
+  const server = useServer(() =>
+    gateAndInterceptor({ ...options, dpop: { origins: [publicOrigin], nonce } }),
+  );
+  for (const transport of transports) {
+    for (const kind of ["unary", "server-streaming"] as const) {
+      test(`${transport.name}, ${kind}: use_dpop_nonce hands out a nonce that then works`, async () => {
+        const key = await generateDpopKey();
+        const token = await mint(signer, { claims: { ...cnfOf(key), sub: "nonced" } });
+        const client = server().client(transport);
+        const first = await makeProof(key, { token, htu: htuOf(kind) });
+        const error = refusalOf(await call(client, kind, dpopHeaders(token, first)));
+        assert.equal(error.code, Code.PermissionDenied);
+        assert.equal(
+          error.metadata.get("www-authenticate"),
+          `DPoP error="use_dpop_nonce", ${algs}`,
+        );
+        const issued = error.metadata.get("dpop-nonce") ?? "";
+        assert.match(issued, /^[A-Za-z0-9_-]{43}$/);
+        const forged = await makeProof(key, { token, htu: htuOf(kind), claims: { nonce: "x" } });
+        assert.equal((await call(client, kind, dpopHeaders(token, forged))).ok, false);
+        const second = await makeProof(key, { token, htu: htuOf(kind), claims: { nonce: issued } });
+        assert.deepEqual(await call(client, kind, dpopHeaders(token, second)), {
+          ok: true,
+          subject: "nonced",
+        });
+      });
+    }
+    test(`${transport.name}: an admitted call's response carries the current nonce`, async () => {
+      const key = await generateDpopKey();
+      const token = await mint(signer, { claims: cnfOf(key) });
+      const client = server().client(transport);
+      const refused = refusalOf(
+        await call(client, "unary", dpopHeaders(token, await makeProof(key, { token }))),
+      );
+      const issued = refused.metadata.get("dpop-nonce") ?? "";
+      const proof = await makeProof(key, { token, claims: { nonce: issued } });
+      let sent: string | null = null;
+      await client.whoAmI(
+        {},
+        {
+          headers: dpopHeaders(token, proof),
+          onHeader: (h) => {
+            sent = h.get("dpop-nonce");
+          },
+        },
+      );
+      assert.equal(sent, issued);
+    });
+  }
+});
+
+describe("DPoP through the interceptor alone (Connect < 2.2)", () => {
+  const nonce = { secret: "the nonce secret of this test server, 32+ bytes" };
+  const server = useServer(() => ({
+    interceptors: [
+      createJwtAuth({ ...options, dpop: { origins: [publicOrigin], nonce } }).interceptor,
+    ],
+  }));
+  for (const transport of transports) {
+    test(`${transport.name}: nonce, admission and replay`, async () => {
+      const key = await generateDpopKey();
+      const token = await mint(signer, { claims: { ...cnfOf(key), sub: "intercepted" } });
+      const client = server().client(transport);
+      const refused = refusalOf(
+        await call(client, "unary", dpopHeaders(token, await makeProof(key, { token }))),
+      );
+      const issued = refused.metadata.get("dpop-nonce") ?? "";
+      const proof = await makeProof(key, { token, claims: { nonce: issued } });
+      let sent: string | null = null;
+      const res = await client.whoAmI(
+        {},
+        {
+          headers: dpopHeaders(token, proof),
+          onHeader: (h) => {
+            sent = h.get("dpop-nonce");
+          },
+        },
+      );
+      assert.equal(res.subject, "intercepted");
+      assert.equal(sent, issued);
+      assert.equal((await call(client, "unary", dpopHeaders(token, proof))).ok, false, "replay");
+    });
+  }
+});
+
+describe("DPoP and the Connect protocol's GET requests", () => {
+  const server = useServer(() => gateAndInterceptor(options));
+  test("a GET call's proof says htm GET; a POST proof is refused on it", async () => {
+    const transport = createConnectTransport({
+      baseUrl: server().url,
+      httpVersion: "1.1",
+      useHttpGet: true,
+    });
+    const client = createClient(DemoService, transport);
+    const key = await generateDpopKey();
+    const token = await mint(signer, { claims: { ...cnfOf(key), sub: "got" } });
+    const get = await makeProof(key, { token, htm: "GET" });
+    const res = await client.whoAmI({}, { headers: dpopHeaders(token, get) });
+    assert.equal(res.subject, "got");
+    const post = await makeProof(key, { token, htm: "POST" });
+    await assert.rejects(client.whoAmI({}, { headers: dpopHeaders(token, post) }), {
+      code: Code.PermissionDenied,
+    });
+  });
 });
