@@ -19,6 +19,7 @@ import type { CleartextServer } from "../../example/listen.js";
 import { selfSignedCertificate } from "../../example/x509.js";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
 import { getClaims, type JwtAuth } from "../../src/index.js";
+import { createTestContext } from "../../src/testing/index.js";
 import { call, startServer, transports } from "../helpers/server.js";
 import { generateTestKey, type TestKey } from "../helpers/tokens.js";
 
@@ -270,6 +271,22 @@ describe("the TypeScript examples of the README, docs/ and CONTRIBUTING.md", () 
       .setExpirationTime("5m")
       .sign(new TextEncoder().encode(process.env.JWT_SECRET));
     assert.equal((await auth.verify(token)).sub, "readme");
+  });
+
+  test("the DPoP examples build an auth; with required, a Bearer token is refused unverified", async () => {
+    const { auth } = await importExample<{ auth: JwtAuth }>("dpop-server.ts");
+    assert.equal(typeof auth.requestGate, "function");
+    const required = await importExample<{ auth: JwtAuth }>("dpop-replay-store.ts");
+    const ctx = createTestContext(DemoService.method.whoAmI);
+    ctx.requestHeader.set("authorization", "Bearer a.b.c");
+    await assert.rejects(required.auth.requestGate(ctx), (err: unknown) => {
+      assert.ok(err instanceof ConnectError);
+      assert.equal(
+        err.metadata.get("www-authenticate"),
+        'DPoP error="invalid_token", algs="ES256 EdDSA PS256 RS256"',
+      );
+      return true;
+    });
   });
 
   test("the rules example compiles its rules at construction, with no network", async () => {
