@@ -1,7 +1,8 @@
 // `npm run bench:micro`: calls in process, through connect-jwt's public API,
 // pinned to the servers' CPU. With tinybench: a cache hit at three depths
 // (verify, request gate, interceptor), a new token per algorithm next to jose's
-// jwtVerify alone, and each kind of refusal through the request gate. Then the
+// jwtVerify alone, each kind of refusal through the request gate, and DPoP
+// calls next to a hand-written interceptor's jwtVerify. Then the
 // scaling table: how a call's cost grows with the work around it. A full run
 // writes RESULTS.md's "micro" section.
 //
@@ -18,10 +19,16 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { createJwtAuth, type JwtAuthOptions, parseBearerToken } from "connect-jwt";
+import {
+  createJwtAuth,
+  type JwtAuthOptions,
+  memoryReplayStore,
+  parseBearerToken,
+} from "connect-jwt";
 import { importSPKI, jwtVerify } from "jose";
 import { Bench } from "tinybench";
 import { DemoService, WhoAmIRequestSchema, WhoAmIResponseSchema } from "../gen/demo/v1/demo_pb.js";
+import { boundToken, dpopClient, dpopOrigin, proof } from "./dpop.js";
 import {
   type Alg,
   algorithms,
@@ -229,7 +236,40 @@ for (const alg of algs) {
   });
 }
 
-// 4. How a call's cost grows with the work around it.
+// 4. DPoP: a cached token and a new proof on every call (one signature check,
+// the proof's), next to a hand-written interceptor's jose jwtVerify of the
+// token (one signature check, the token's); and a proof refused before its
+// signature (htm GET on a POST).
+{
+  const client = dpopClient();
+  const token = boundToken(signEs, client, 0);
+  const proofs = Array.from({ length: quick ? 4000 : 40_000 }, (_, i) => proof(client, token, i));
+  const auth = createJwtAuth(
+    options(es, { dpop: { origins: [dpopOrigin], replayStore: memoryReplayStore() } }),
+  );
+  const dpopContext = (dpop: string) => context({ authorization: `DPoP ${token}`, dpop });
+  await auth.requestGate(dpopContext(proofs[0] as string));
+  const refused = dpopContext(proof(client, token, -1, "GET"));
+  const joseKey = await importSPKI(es.publicPem ?? "", "ES256");
+  const joseOptions = { issuer, audience, algorithms: ["ES256"] };
+  let i = 1;
+  await run("DPoP (ES256 token and proof, request gate)", (bench) => {
+    bench
+      .add("a cached token, a new proof", () => {
+        const next = proofs[i++];
+        if (next === undefined) {
+          throw new Error("bench:micro: more DPoP calls than proofs made; raise the pool");
+        }
+        return auth.requestGate(dpopContext(next));
+      })
+      .add("jose jwtVerify of the token (a hand-written interceptor)", () =>
+        jwtVerify(token, joseKey, joseOptions),
+      )
+      .add("a proof refused before its signature (htm)", () => refuses(auth.requestGate, refused));
+  });
+}
+
+// 5. How a call's cost grows with the work around it.
 const scaling: ScalingResult[] = [];
 if (!values.json) {
   // Each dimension is built, measured and let go before the next, and the

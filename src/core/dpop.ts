@@ -84,8 +84,34 @@ const knownAlgorithms = new Set<string>([
 // What a public JWK never has: the private members of EC, OKP and RSA keys, and a symmetric key.
 const privateMembers = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-/** Keys imported from proofs, by thumbprint and alg: a client signs every call with the same key. */
-const maxImportedKeys = 10_000;
+/** The most proof headers and token hashes remembered. */
+const maxRemembered = 10_000;
+
+/** A proof header's checked key. */
+interface ProofKey {
+  readonly alg: string;
+  /** RFC 7638 thumbprint of the jwk: what a bound token's `cnf.jkt` holds. */
+  readonly thumbprint: string;
+  /** The imported key; rejects with `ERR_DPOP_KEY_INVALID` when it is unfit for the alg. */
+  key(): Promise<CryptoKey | Uint8Array>;
+}
+
+/** The value `make` gives for `key`, made once and kept (failures too: they are deterministic). */
+function remembered<V>(
+  map: Map<string, Promise<V>>,
+  key: string,
+  make: (key: string) => Promise<V>,
+) {
+  let value = map.get(key);
+  if (value === undefined) {
+    if (map.size >= maxRemembered) {
+      map.clear();
+    }
+    value = make(key);
+    map.set(key, value);
+  }
+  return value;
+}
 
 /** Compiles the `dpop` option of createJwtAuth; throws a TypeError for a mistake. */
 export function createDpopChecker(options: DpopOptions, clockTolerance: number): DpopChecker {
@@ -123,7 +149,13 @@ function compileDpop(options: DpopOptions, clockTolerance: number): DpopChecker 
     throw new TypeError("replayStore must be an object with use(key, expiresAt)");
   }
   const nonces = options.nonce === undefined ? undefined : createDpopNonces(options.nonce);
-  const importedKeys = new Map<string, Promise<CryptoKey | Uint8Array>>();
+  // A client signs every proof with one key, so its proofs share one header
+  // segment, and it sends one token many times: what those two strings imply
+  // (the checked key, its thumbprint, the imported CryptoKey, the token's
+  // hash) is worked out once, not on every call. Bounded: a flood of new keys
+  // or tokens empties the maps, never grows them.
+  const proofKeys = new Map<string, Promise<ProofKey>>();
+  const tokenHashes = new Map<string, string>();
 
   /**
    * Checks everything that costs no signature check first, so that a stale,
@@ -143,16 +175,8 @@ function compileDpop(options: DpopOptions, clockTolerance: number): DpopChecker 
       throw refusal("ERR_DPOP_PROOF_MALFORMED");
     }
     const [headerSegment = "", payloadSegment = ""] = proof.split(".", 2);
-    const header = decodeSegment(headerSegment, "ERR_DPOP_PROOF_MALFORMED");
+    const proofKey = await remembered(proofKeys, headerSegment, readProofKey);
     const payload = decodeSegment(payloadSegment, "ERR_DPOP_PROOF_MALFORMED");
-    if (header.typ !== "dpop+jwt") {
-      throw refusal("ERR_DPOP_TYPE_INVALID");
-    }
-    const alg = header.alg;
-    if (typeof alg !== "string" || !algorithms.includes(alg as DpopAlgorithm)) {
-      throw refusal("ERR_DPOP_ALGORITHM_NOT_ALLOWED");
-    }
-    const jwk = publicJwk(header.jwk);
     const { jti, htm, htu, iat, ath } = payload;
     if (
       typeof jti !== "string" ||
@@ -182,24 +206,23 @@ function compileDpop(options: DpopOptions, clockTolerance: number): DpopChecker 
     if (nonces !== undefined && !(await nonces.accepts(payload.nonce))) {
       throw refusal("ERR_DPOP_NONCE_REQUIRED");
     }
-    if (ath !== (await sha256(token))) {
+    if (ath !== (tokenHashes.get(token) ?? (await hashOf(token)))) {
       throw refusal("ERR_DPOP_ATH_MISMATCH");
     }
-    const thumbprint = await thumbprintOf(jwk);
     const cnf = claims.cnf as { jkt?: unknown } | undefined;
-    if (cnf?.jkt !== thumbprint) {
+    if (cnf?.jkt !== proofKey.thumbprint) {
       throw refusal("ERR_DPOP_KEY_MISMATCH");
     }
-    const key = await importKey(jwk, alg, thumbprint);
+    const key = await proofKey.key();
     try {
-      await compactVerify(proof, key, { algorithms: [alg] });
+      await compactVerify(proof, key, { algorithms: [proofKey.alg] });
     } catch (err) {
       throw new AuthError("ERR_DPOP_SIGNATURE_INVALID", { cause: safeCause(err) });
     }
     let firstUse: boolean;
     try {
       firstUse = await replayStore.use(
-        `${thumbprint}:${jti}`,
+        `${proofKey.thumbprint}:${jti}`,
         Math.ceil(iat + proofMaxAge + clockTolerance),
       );
     } catch (err) {
@@ -210,23 +233,41 @@ function compileDpop(options: DpopOptions, clockTolerance: number): DpopChecker 
     }
   }
 
-  /** Imports a proof's key once per thumbprint and alg; refuses one unfit for the alg. */
-  async function importKey(jwk: JWK, alg: string, thumbprint: string) {
-    const id = `${alg} ${thumbprint}`;
-    let key = importedKeys.get(id);
-    if (key === undefined) {
-      key = importJWK({ ...jwk, alg, ext: true }, alg).then(checkRsaKey);
-      if (importedKeys.size >= maxImportedKeys) {
-        importedKeys.clear();
-      }
-      importedKeys.set(id, key);
+  /** The checked key of a proof's header: typ, an allowed alg, a public jwk, its thumbprint. */
+  async function readProofKey(headerSegment: string): Promise<ProofKey> {
+    const header = decodeSegment(headerSegment, "ERR_DPOP_PROOF_MALFORMED");
+    if (header.typ !== "dpop+jwt") {
+      throw refusal("ERR_DPOP_TYPE_INVALID");
     }
-    try {
-      return await key;
-    } catch (err) {
-      importedKeys.delete(id);
-      throw new AuthError("ERR_DPOP_KEY_INVALID", { cause: safeCause(err) });
+    const alg = header.alg;
+    if (typeof alg !== "string" || !algorithms.includes(alg as DpopAlgorithm)) {
+      throw refusal("ERR_DPOP_ALGORITHM_NOT_ALLOWED");
     }
+    const jwk = publicJwk(header.jwk);
+    const thumbprint = await thumbprintOf(jwk);
+    let imported: Promise<CryptoKey | Uint8Array> | undefined;
+    return {
+      alg,
+      thumbprint,
+      // Imported when a proof first gets as far as its signature.
+      async key() {
+        imported ??= importJWK({ ...jwk, alg, ext: true }, alg).then(checkRsaKey);
+        try {
+          return await imported;
+        } catch (err) {
+          throw new AuthError("ERR_DPOP_KEY_INVALID", { cause: safeCause(err) });
+        }
+      },
+    };
+  }
+
+  async function hashOf(token: string): Promise<string> {
+    const hash = await sha256(token);
+    if (tokenHashes.size >= maxRemembered) {
+      tokenHashes.clear();
+    }
+    tokenHashes.set(token, hash);
+    return hash;
   }
 
   return {
