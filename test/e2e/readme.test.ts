@@ -19,8 +19,8 @@ import type { CleartextServer } from "../../example/listen.js";
 import { selfSignedCertificate } from "../../example/x509.js";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
 import { getClaims, type JwtAuth } from "../../src/index.js";
+import { generateTestKey, type TestKey } from "../helpers/fixtures.js";
 import { call, startServer, transports } from "../helpers/server.js";
-import { generateTestKey, type TestKey } from "../helpers/tokens.js";
 
 const root = join(import.meta.dirname, "..", "..");
 const work = join(import.meta.dirname, ".readme");
