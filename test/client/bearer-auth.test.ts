@@ -6,8 +6,8 @@ import { connectNodeAdapter, createConnectTransport } from "@connectrpc/connect-
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
 import { bearerAuth } from "../../src/client/index.js";
 import { createJwtAuth, type JwtClaims } from "../../src/index.js";
+import { audience, generateTestKey, issuer, mint } from "../helpers/fixtures.js";
 import { call, callKinds, gateAndInterceptor, transports, useServer } from "../helpers/server.js";
-import { audience, generateTestKey, issuer, mint } from "../helpers/tokens.js";
 
 const key = await generateTestKey("ES256");
 const now = () => Math.floor(Date.now() / 1000);

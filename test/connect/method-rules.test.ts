@@ -43,6 +43,7 @@ import {
   type JwtAuthOptions,
   type JwtClaims,
 } from "../../src/index.js";
+import { audience, generateTestKey, issuer, type MintOptions, mint } from "../helpers/fixtures.js";
 import {
   type CallKind,
   call,
@@ -55,7 +56,6 @@ import {
   transports,
   useServer,
 } from "../helpers/server.js";
-import { audience, generateTestKey, issuer, type MintOptions, mint } from "../helpers/tokens.js";
 
 const key = await generateTestKey("ES256");
 const subject = "rules-subject-4d2e";

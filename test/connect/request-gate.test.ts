@@ -8,8 +8,8 @@ import {
   type JwtAuthOptions,
   type JwtClaims,
 } from "../../src/index.js";
+import { audience, generateTestKey, issuer, mint } from "../helpers/fixtures.js";
 import { call, callKinds, gateAndInterceptor, transports, useServer } from "../helpers/server.js";
-import { audience, generateTestKey, issuer, mint } from "../helpers/tokens.js";
 
 const key = await generateTestKey("ES256");
 const options: JwtAuthOptions = { jwks: { keys: [key.publicJwk] }, issuer, audience };

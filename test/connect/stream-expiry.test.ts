@@ -3,8 +3,8 @@ import { describe, mock, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { endAtAbort, startExpiry } from "../../src/connect/stream-expiry.js";
 import type { DeniedEvent } from "../../src/index.js";
+import { audience, generateTestKey, issuer, mint, secretClaims } from "../helpers/fixtures.js";
 import { gateAndInterceptor, transports, useServer } from "../helpers/server.js";
-import { audience, generateTestKey, issuer, mint } from "../helpers/tokens.js";
 
 const key = await generateTestKey("ES256");
 
@@ -165,7 +165,7 @@ describe("streams that outlive their token", () => {
         (e) =>
           e.reason === "ERR_TOKEN_EXPIRED" &&
           e.method.endsWith("/ListNotes") &&
-          e.subject === "user-1",
+          e.subject === secretClaims.sub,
       ),
     );
   });

@@ -2,7 +2,13 @@ import * as assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
 import { AuthError, type AuthErrorCode, parseBearerToken } from "../../src/index.js";
-import { assertNoLeak, b64url, challengeFor, jwsOfLength, messageFor } from "./fixtures.js";
+import {
+  assertNoLeak,
+  b64url,
+  challengeFor,
+  jwsOfLength,
+  messageFor,
+} from "../helpers/fixtures.js";
 
 // Only the syntax matters here: a genuine compact JWS shape, signature bytes random.
 const header = b64url(JSON.stringify({ alg: "ES256", typ: "JWT" }));

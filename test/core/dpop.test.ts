@@ -15,7 +15,7 @@ import {
   makeProof,
   type ProofOptions,
 } from "../helpers/dpop.js";
-import { b64url } from "../helpers/tokens.js";
+import { b64url } from "../helpers/fixtures.js";
 
 const origin = "https://api.example.test";
 const path = "/demo.v1.DemoService/WhoAmI";

@@ -10,7 +10,7 @@ import {
   type VerifierOptions,
 } from "../../src/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
-import { generateTestKey, mint } from "../helpers/tokens.js";
+import { generateTestKey, mint } from "../helpers/fixtures.js";
 
 const other = await generateTestKey("RS256");
 const now = () => Math.floor(Date.now() / 1000);

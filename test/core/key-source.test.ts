@@ -14,7 +14,7 @@ import {
   secret64,
   secretClaims,
   tamperSignature,
-} from "./fixtures.js";
+} from "../helpers/fixtures.js";
 
 const secret32 = secret64.slice(0, 32);
 
@@ -324,7 +324,7 @@ describe("every accepted key form verifies a token end to end", () => {
         test(form, async () => {
           const kp = await keyPair(alg);
           const verifier = createVerifier({ ...options(kp), issuer, audience });
-          const token = await mint(kp.privateKey, { alg });
+          const token = await mint({ alg, privateKey: kp.privateKey });
           const claims = await verifier.verify(token);
           assert.equal(claims.sub, secretClaims.sub);
           assert.equal(claims.iss, issuer);
@@ -336,7 +336,7 @@ describe("every accepted key form verifies a token end to end", () => {
           );
           // And a key of the same kind that is not configured fails too.
           const other = await keyPair(alg);
-          const forged = await mint(other.privateKey, { alg });
+          const forged = await mint({ alg, privateKey: other.privateKey });
           await assertRefused(verifier.verify(forged), "ERR_SIGNATURE_INVALID", forged);
         });
       }
@@ -359,13 +359,13 @@ describe("every accepted key form verifies a token end to end", () => {
           ["key-a", a],
           ["key-b", b],
         ] as const) {
-          const claims = await verifier.verify(await mint(kp.privateKey, { alg, kid }));
+          const claims = await verifier.verify(await mint({ alg, kid, privateKey: kp.privateKey }));
           assert.equal(claims.sub, secretClaims.sub, kid);
         }
         // Signed with b but naming a: the kid picks a, and a's signature check fails.
-        const mislabelled = await mint(b.privateKey, { alg, kid: "key-a" });
+        const mislabelled = await mint({ alg, kid: "key-a", privateKey: b.privateKey });
         await assertRefused(verifier.verify(mislabelled), "ERR_SIGNATURE_INVALID", mislabelled);
-        const unknown = await mint(b.privateKey, { alg, kid: "key-c" });
+        const unknown = await mint({ alg, kid: "key-c", privateKey: b.privateKey });
         await assertRefused(verifier.verify(unknown), "ERR_KEY_NOT_FOUND", unknown);
       });
     });
@@ -374,7 +374,7 @@ describe("every accepted key form verifies a token end to end", () => {
   test("Ed25519 under its fully-specified name", async () => {
     const { privateKey, publicKey } = await generateKeyPair("Ed25519", { extractable: true });
     const verifier = createVerifier({ publicKey, algorithms: ["Ed25519"] });
-    const claims = await verifier.verify(await mint(privateKey, { alg: "Ed25519" }));
+    const claims = await verifier.verify(await mint({ alg: "Ed25519", privateKey }));
     assert.equal(claims.sub, secretClaims.sub);
   });
 
@@ -396,11 +396,13 @@ describe("every accepted key form verifies a token end to end", () => {
       ["e", ec],
       ["d", ed],
     ] as const) {
-      const claims = await verifier.verify(await mint(kp.privateKey, { alg: kp.alg, kid }));
+      const claims = await verifier.verify(
+        await mint({ alg: kp.alg, kid, privateKey: kp.privateKey }),
+      );
       assert.equal(claims.sub, secretClaims.sub, kid);
     }
     // RS256 is allowed (for "r"), but the kid names the EC key: no RSA key has it.
-    const crossed = await mint(rsa.privateKey, { alg: "RS256", kid: "e" });
+    const crossed = await mint({ alg: "RS256", kid: "e", privateKey: rsa.privateKey });
     await assertRefused(verifier.verify(crossed), "ERR_KEY_NOT_FOUND", crossed);
   });
 
@@ -416,7 +418,7 @@ describe("every accepted key form verifies a token end to end", () => {
       },
       algorithms: ["ES256"],
     });
-    const token = await mint(a.privateKey, { alg: "ES256" });
+    const token = await mint({ alg: "ES256", privateKey: a.privateKey });
     await assertRefused(verifier.verify(token), "ERR_KEY_NOT_FOUND", token);
   });
 
@@ -434,14 +436,14 @@ describe("every accepted key form verifies a token end to end", () => {
       test(`${alg} with a ${form} secret`, async () => {
         const bytes = typeof secret === "string" ? new TextEncoder().encode(secret) : secret;
         const verifier = createVerifier({ secret, algorithms: [alg], issuer, audience });
-        const token = await mint(bytes, { alg });
+        const token = await mint({ alg, secret: bytes });
         assert.equal((await verifier.verify(token)).sub, secretClaims.sub);
         await assertRefused(
           verifier.verify(tamperSignature(token)),
           "ERR_SIGNATURE_INVALID",
           token,
         );
-        const wrong = await mint(new TextEncoder().encode("x".repeat(64)), { alg });
+        const wrong = await mint({ alg, secret: new TextEncoder().encode("x".repeat(64)) });
         await assertRefused(verifier.verify(wrong), "ERR_SIGNATURE_INVALID", wrong);
       });
     }
@@ -450,23 +452,27 @@ describe("every accepted key form verifies a token end to end", () => {
       const short = new TextEncoder().encode(secret32);
       const narrow = createVerifier({ secret: short });
       assert.equal(
-        (await narrow.verify(await mint(short, { alg: "HS256" }))).sub,
+        (await narrow.verify(await mint({ alg: "HS256", secret: short }))).sub,
         secretClaims.sub,
       );
-      const hs384 = await mint(short, { alg: "HS384" });
+      const hs384 = await mint({ alg: "HS384", secret: short });
       await assertRefused(narrow.verify(hs384), "ERR_ALGORITHM_NOT_ALLOWED", hs384);
 
       const long = new TextEncoder().encode(secret64);
       const wide = createVerifier({ secret: long });
       for (const alg of ["HS256", "HS384", "HS512"]) {
-        assert.equal((await wide.verify(await mint(long, { alg }))).sub, secretClaims.sub, alg);
+        assert.equal(
+          (await wide.verify(await mint({ alg, secret: long }))).sub,
+          secretClaims.sub,
+          alg,
+        );
       }
     });
 
     test("the verifier keeps its own copy of a Uint8Array secret", async () => {
       const bytes = new TextEncoder().encode(secret32);
       const verifier = createVerifier({ secret: bytes });
-      const token = await mint(Uint8Array.from(bytes), { alg: "HS256" });
+      const token = await mint({ alg: "HS256", secret: Uint8Array.from(bytes) });
       bytes.fill(0);
       assert.equal((await verifier.verify(token)).sub, secretClaims.sub);
     });
@@ -480,7 +486,7 @@ describe("every accepted key form verifies a token end to end", () => {
       assert.equal(privateKey.extractable, false);
       const verifier = createVerifier({ publicKey, algorithms: ["ES256"] });
       assert.equal(
-        (await verifier.verify(await mint(privateKey, { alg: "ES256" }))).sub,
+        (await verifier.verify(await mint({ alg: "ES256", privateKey }))).sub,
         secretClaims.sub,
       );
     });
@@ -495,7 +501,7 @@ describe("every accepted key form verifies a token end to end", () => {
           const publicKey = await importSPKI(kp.publicPem, alg, { extractable: false });
           assert.equal(publicKey.extractable, false);
           const verifier = createVerifier({ publicKey, algorithms: [alg] });
-          const token = await mint(kp.privateKey, { alg });
+          const token = await mint({ alg, privateKey: kp.privateKey });
           assert.equal((await verifier.verify(token)).sub, secretClaims.sub, alg);
           await assertRefused(
             verifier.verify(tamperSignature(token)),
@@ -564,7 +570,7 @@ describe("a PEM or JWK is read when the options are, and imported on first use",
       const kp = await keyPair("PS256");
       const verifier = createVerifier({ publicKey: kp[form], algorithms: ["RS256", "PS256"] });
       await verifier.warmUp();
-      const token = await mint(kp.privateKey, { alg: "PS256" });
+      const token = await mint({ alg: "PS256", privateKey: kp.privateKey });
       assert.equal((await verifier.verify(token)).sub, secretClaims.sub, form);
     }
   });
@@ -577,7 +583,7 @@ describe("a PEM or JWK is read when the options are, and imported on first use",
     // Right members, right sizes: nothing to refuse without importing it.
     const verifier = createVerifier({ publicKey, algorithms: ["ES256"] });
     await assert.rejects(verifier.warmUp(), { name: "AuthError", code: "ERR_KEYS_UNAVAILABLE" });
-    const token = await mint(kp.privateKey, { alg: "ES256" });
+    const token = await mint({ alg: "ES256", privateKey: kp.privateKey });
     await assertRefused(verifier.verify(token), "ERR_KEYS_UNAVAILABLE", token);
     // Tried again, and refused again: a key that will not import never verifies.
     await assertRefused(verifier.verify(token), "ERR_KEYS_UNAVAILABLE", token);

@@ -18,20 +18,20 @@ import {
   type RemoteKeysOptions,
   type VerifierOptions,
 } from "../../src/index.js";
-import { call, callKinds, transports, useServer } from "../helpers/server.js";
-import * as protocolTokens from "../helpers/tokens.js";
 import {
   assertNoLeak,
   assertRefused,
   audience,
-  craft,
-  frozenNowMs,
+  compactJws,
+  freezeClock,
+  generateTestKey,
   issuer,
   keyPair,
   mint,
   nowSeconds,
   type TestKeyPair,
-} from "./fixtures.js";
+} from "../helpers/fixtures.js";
+import { call, callKinds, transports, useServer } from "../helpers/server.js";
 
 // --- the fault-injecting JWKS server
 
@@ -233,14 +233,17 @@ const huge =
 
 const keyA = await keyPair("ES256");
 const keyB = await keyPair("ES256");
-const protocolKey = await protocolTokens.generateTestKey("ES256");
+const protocolKey = await generateTestKey("ES256");
 
 function jwkOf(kp: TestKeyPair, kid: string): JWK {
   return { ...kp.publicJwk, kid, alg: "ES256", use: "sig" };
 }
 
 function sign(kp: TestKeyPair, kid: string, claims: Record<string, unknown> = {}) {
-  return mint(kp.privateKey, { alg: "ES256", kid }, { jti: randomUUID(), ...claims });
+  return mint(
+    { alg: "ES256", kid, privateKey: kp.privateKey },
+    { claims: { jti: randomUUID(), ...claims } },
+  );
 }
 
 function verifierFor(
@@ -275,12 +278,6 @@ async function refused(
   return err;
 }
 
-/** Freezes `Date` for this test (sockets and timeouts keep real timers). */
-function freezeClock(t: TestContext) {
-  t.mock.timers.enable({ apis: ["Date"], now: frozenNowMs });
-  return (seconds: number) => t.mock.timers.setTime(frozenNowMs + seconds * 1000);
-}
-
 async function waitFor(condition: () => boolean, what: string, ms = 2_000) {
   const deadline = performance.now() + ms;
   while (!condition()) {
@@ -313,7 +310,7 @@ describe("an endpoint down at startup", () => {
     ["answering 503", status(503)],
   ] as const) {
     test(`${name}: unavailable, warmUp rejects, and tokens verify once it is up and the cooldown passed`, async (t) => {
-      const at = freezeClock(t);
+      const at = freezeClock(t.mock.timers);
       const server = await startFaultServer(t, down);
       server.keys = [jwkOf(keyA, "a")];
       const auth = createJwtAuth({
@@ -343,7 +340,7 @@ describe("an endpoint down at startup", () => {
   }
 
   test("a verifier's warmUp rejects the same way, and resolves once the keys load", async (t) => {
-    const at = freezeClock(t);
+    const at = freezeClock(t.mock.timers);
     const server = await startFaultServer(t, status(500));
     server.keys = [jwkOf(keyA, "a")];
     const verifier = verifierFor(server, { cooldown: 1 });
@@ -357,7 +354,7 @@ describe("an endpoint down at startup", () => {
 
 describe("an endpoint that goes down with keys cached", () => {
   test("old keys keep verifying for staleIfError past maxAge, then calls are unavailable", async (t) => {
-    const at = freezeClock(t);
+    const at = freezeClock(t.mock.timers);
     const server = await startFaultServer(t, serveKeys);
     server.keys = [jwkOf(keyA, "a")];
     const verifier = verifierFor(server, { cooldown: 1, maxAge: 60, staleIfError: 600 });
@@ -399,7 +396,7 @@ describe("an endpoint that goes down with keys cached", () => {
 
 describe("an endpoint slower than the timeout", () => {
   test("past maxAge, a verification does not wait for the refetch", async (t) => {
-    const at = freezeClock(t);
+    const at = freezeClock(t.mock.timers);
     const server = await startFaultServer(t, serveKeys);
     server.keys = [jwkOf(keyA, "a")];
     const verifier = verifierFor(server, { maxAge: 60, timeout: 5 });
@@ -548,7 +545,7 @@ describe("a bad answer is refused whole", () => {
 
 describe("new and rotated keys", () => {
   test("1,000 concurrent tokens with a new kid: one extra fetch, all verify", async (t) => {
-    const at = freezeClock(t);
+    const at = freezeClock(t.mock.timers);
     const server = await startFaultServer(t, serveKeys);
     server.keys = [jwkOf(keyA, "a")];
     const verifier = verifierFor(server, { cooldown: 30 });
@@ -565,7 +562,7 @@ describe("new and rotated keys", () => {
   });
 
   test("rotation: the new kid waits for the cooldown, then verifies with one fetch", async (t) => {
-    const at = freezeClock(t);
+    const at = freezeClock(t.mock.timers);
     const server = await startFaultServer(t, serveKeys);
     server.keys = [jwkOf(keyA, "a")];
     const verifier = verifierFor(server, { cooldown: 5 });
@@ -614,7 +611,7 @@ describe("a flood of unknown kids while the endpoint answers 500", () => {
       const start = performance.now();
       const outcomes: Promise<string>[] = [];
       for (let i = 0; i < 10_000; i++) {
-        const token = craft({ alg: "ES256", kid: randomUUID() }, claims, signature);
+        const token = compactJws({ alg: "ES256", kid: randomUUID() }, claims, signature);
         outcomes.push(
           verifier.verify(token).then(
             () => "verified",
@@ -853,8 +850,8 @@ describe("over Connect, with the JWKS endpoint down", () => {
     const auth = createJwtAuth({
       jwksUrl: `http://127.0.0.1:${port}/jwks`,
       algorithms: ["ES256"],
-      issuer: protocolTokens.issuer,
-      audience: protocolTokens.audience,
+      issuer,
+      audience,
       onDenied: (e) => denied.push(e),
     });
     return { interceptors: [auth.interceptor], requestGate: auth.requestGate };
@@ -862,7 +859,7 @@ describe("over Connect, with the JWKS endpoint down", () => {
 
   for (const transport of transports) {
     test(`${transport.name}: every call kind is Unavailable, without a challenge`, async () => {
-      const token = await protocolTokens.mint(protocolKey);
+      const token = await mint(protocolKey);
       for (const kind of callKinds(transport)) {
         denied.length = 0;
         const before = server().calls.length;

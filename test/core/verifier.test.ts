@@ -10,9 +10,11 @@ import {
   type VerifierOptions,
 } from "../../src/index.js";
 import {
+  allScopes,
   assertRefused,
   audience,
-  craft,
+  compactJws,
+  freezeClock,
   frozenNowMs,
   hmacSign,
   issuer,
@@ -23,12 +25,13 @@ import {
   secretClaims,
   signRaw,
   tamperSignature,
-} from "./fixtures.js";
+} from "../helpers/fixtures.js";
 
 // Every test here runs on a frozen clock, so the boundaries can be tested to
 // the second: jose and the verifier both read the time through Date.
+let setClock: (seconds: number) => void;
 before(() => {
-  mock.timers.enable({ apis: ["Date"], now: frozenNowMs });
+  setClock = freezeClock();
 });
 after(() => {
   mock.timers.reset();
@@ -50,7 +53,7 @@ async function setup(options: Partial<VerifierOptions> = {}) {
     kp,
     verifier,
     sign: (claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}) =>
-      mint(kp.privateKey, { alg: "ES256", ...header }, claims),
+      mint({ alg: "ES256", privateKey: kp.privateKey }, { claims, header }),
   };
 }
 
@@ -84,7 +87,15 @@ describe("a valid token", () => {
     const claims = await verifier.verify(await sign({ jti: "id-1" }));
     assert.deepEqual(
       { ...claims },
-      { iss: issuer, aud: audience, iat: now, exp: now + 300, jti: "id-1", ...secretClaims },
+      {
+        iss: issuer,
+        aud: audience,
+        scope: allScopes,
+        iat: now,
+        exp: now + 300,
+        jti: "id-1",
+        ...secretClaims,
+      },
     );
   });
 
@@ -202,7 +213,7 @@ describe("time", () => {
     const bare = createVerifier({ secret: bytes });
     await refused(
       bare,
-      await mint(bytes, { alg: "HS256" }, { exp: undefined }),
+      await mint({ alg: "HS256", secret: bytes }, { claims: { exp: undefined } }),
       "ERR_CLAIM_MISSING",
     );
   });
@@ -298,7 +309,7 @@ describe("issuer, audience, type and required claims", () => {
 
   test("a missing required claim: ERR_CLAIM_MISSING", async () => {
     const { verifier, sign } = await setup({ requiredClaims: ["tenant", "scope"] });
-    await refused(verifier, await sign({}), "ERR_CLAIM_MISSING");
+    await refused(verifier, await sign({ scope: undefined }), "ERR_CLAIM_MISSING");
     await refused(verifier, await sign({ scope: "read", tenant: undefined }), "ERR_CLAIM_MISSING");
     assert.equal((await verifier.verify(await sign({ scope: "read" }))).scope, "read");
   });
@@ -319,7 +330,7 @@ describe("signature, algorithm and key", () => {
   test("a changed payload: ERR_SIGNATURE_INVALID", async () => {
     const { verifier, sign } = await setup();
     const [header, , signature] = (await sign()).split(".");
-    const forged = craft(
+    const forged = compactJws(
       JSON.parse(Buffer.from(header ?? "", "base64url").toString()),
       { iss: issuer, aud: audience, exp: now + 60, ...secretClaims, role: "admin" },
       signature ?? "",
@@ -341,9 +352,9 @@ describe("signature, algorithm and key", () => {
       }),
     };
     const tokens = [
-      craft({ alg: "none", typ: "JWT" }, payload, "c2lnbmF0dXJl"),
-      craft({ alg: "none", kid: "k" }, payload, "c2lnbmF0dXJl"),
-      craft({ alg: "None" }, payload, "c2lnbmF0dXJl"),
+      compactJws({ alg: "none", typ: "JWT" }, payload, "c2lnbmF0dXJl"),
+      compactJws({ alg: "none", kid: "k" }, payload, "c2lnbmF0dXJl"),
+      compactJws({ alg: "None" }, payload, "c2lnbmF0dXJl"),
     ];
     for (const [name, verifier] of Object.entries(verifiers)) {
       for (const token of tokens) {
@@ -354,27 +365,27 @@ describe("signature, algorithm and key", () => {
         );
       }
       // With an empty signature it is not even a compact JWS.
-      await refused(verifier, craft({ alg: "none" }, payload, ""), "ERR_TOKEN_MALFORMED");
+      await refused(verifier, compactJws({ alg: "none" }, payload, ""), "ERR_TOKEN_MALFORMED");
     }
   });
 
   test("an algorithm outside the allowlist: ERR_ALGORITHM_NOT_ALLOWED", async () => {
     const bytes = new TextEncoder().encode(secret64);
     const verifier = createVerifier({ secret: bytes, algorithms: ["HS256"] });
-    assert.ok(await verifier.verify(await mint(bytes, { alg: "HS256" })));
+    assert.ok(await verifier.verify(await mint({ alg: "HS256", secret: bytes })));
     for (const alg of ["HS384", "HS512"]) {
-      await refused(verifier, await mint(bytes, { alg }), "ERR_ALGORITHM_NOT_ALLOWED");
+      await refused(verifier, await mint({ alg, secret: bytes }), "ERR_ALGORITHM_NOT_ALLOWED");
     }
     // Same key family, other algorithm: ES256 allowed, an RSA key may not pick PS256.
     const rsa = await keyPair("RS256");
     const rs = createVerifier({ publicKey: rsa.publicPem, algorithms: ["RS256"] });
-    const pss = await mint(KeyObject.from(rsa.privateKey), { alg: "PS256" });
+    const pss = await mint({ alg: "PS256", privateKey: KeyObject.from(rsa.privateKey) });
     await refused(rs, pss, "ERR_ALGORITHM_NOT_ALLOWED");
   });
 
   test("HS256 signed with the RSA public key as secret: ERR_ALGORITHM_NOT_ALLOWED", async () => {
     const rsa = await keyPair("RS256");
-    const confusion = await mint(new TextEncoder().encode(rsa.publicPem), { alg: "HS256" });
+    const confusion = await mint({ alg: "HS256", secret: new TextEncoder().encode(rsa.publicPem) });
     for (const options of [
       { publicKey: rsa.publicPem, algorithms: ["RS256"] },
       { publicKey: rsa.publicJwk, algorithms: ["RS256"] },
@@ -395,7 +406,7 @@ describe("signature, algorithm and key", () => {
       jku: "https://attacker.invalid/jwks.json",
       x5u: "https://attacker.invalid/cert.pem",
     };
-    const token = await mint(attacker.privateKey, header);
+    const token = await mint({ alg: "RS256", privateKey: attacker.privateKey }, { header });
     const direct = createVerifier({ publicKey: rsa.publicPem, algorithms: ["RS256"] });
     await refused(direct, token, "ERR_SIGNATURE_INVALID");
     const set = createVerifier({
@@ -411,8 +422,10 @@ describe("signature, algorithm and key", () => {
       jwks: { keys: [{ ...kp.publicJwk, kid: "known" }] },
       algorithms: ["ES256"],
     });
-    assert.ok(await verifier.verify(await mint(kp.privateKey, { alg: "ES256", kid: "known" })));
-    const token = await mint(kp.privateKey, { alg: "ES256", kid: "unknown" });
+    assert.ok(
+      await verifier.verify(await mint({ alg: "ES256", kid: "known", privateKey: kp.privateKey })),
+    );
+    const token = await mint({ alg: "ES256", kid: "unknown", privateKey: kp.privateKey });
     await refused(verifier, token, "ERR_KEY_NOT_FOUND");
   });
 });
@@ -515,11 +528,11 @@ describe("malformed and oversized tokens", () => {
 describe("the verified-token cache", () => {
   /** Moves the mocked clock, runs `body`, and puts the clock back. */
   async function later(seconds: number, body: () => Promise<void>) {
-    mock.timers.setTime(frozenNowMs + seconds * 1000);
+    setClock(seconds);
     try {
       await body();
     } finally {
-      mock.timers.setTime(frozenNowMs);
+      setClock(0);
     }
   }
 

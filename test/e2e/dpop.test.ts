@@ -12,6 +12,7 @@ import {
   makeProof,
   publicOrigin,
 } from "../helpers/dpop.js";
+import { audience, generateTestKey, issuer, mint } from "../helpers/fixtures.js";
 import {
   type CallKind,
   call,
@@ -20,7 +21,6 @@ import {
   transports,
   useServer,
 } from "../helpers/server.js";
-import { audience, generateTestKey, issuer, mint } from "../helpers/tokens.js";
 
 const signer = await generateTestKey("ES256");
 const options = {

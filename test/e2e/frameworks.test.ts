@@ -18,8 +18,8 @@ import express from "express";
 import { fastify } from "fastify";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
 import { createJwtAuth, requireClaims } from "../../src/index.js";
+import { audience, generateTestKey, issuer, mint } from "../helpers/fixtures.js";
 import { call, callKinds, type TransportKind } from "../helpers/server.js";
-import { audience, generateTestKey, issuer, mint } from "../helpers/tokens.js";
 
 const key = await generateTestKey("ES256");
 const auth = createJwtAuth({ jwks: { keys: [key.publicJwk] }, issuer, audience });

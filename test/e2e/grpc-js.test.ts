@@ -17,6 +17,7 @@ import {
 } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { createJwtAuth, type JwtAuthOptions } from "../../src/index.js";
+import { audience, generateTestKey, issuer, mint } from "../helpers/fixtures.js";
 import {
   type CallKind,
   gateAndInterceptor,
@@ -24,7 +25,6 @@ import {
   type TestServer,
   useServer,
 } from "../helpers/server.js";
-import { audience, generateTestKey, issuer, mint } from "../helpers/tokens.js";
 
 const key = await generateTestKey("ES256");
 const subject = "subject-grpc-js";

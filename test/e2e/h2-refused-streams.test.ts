@@ -12,8 +12,8 @@ import {
 import { type CleartextServer, listenCleartext } from "../../example/listen.js";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
 import { createJwtAuth, joinAuthorizationHeaders } from "../../src/index.js";
+import { audience, generateTestKey, issuer } from "../helpers/fixtures.js";
 import { call } from "../helpers/server.js";
-import { audience, generateTestKey, issuer } from "../helpers/tokens.js";
 
 // A Connect or gRPC-Web client resets every streaming call that ends in an
 // error (it reads the error, then cancels the stream), and Node.js closes a

@@ -10,6 +10,7 @@ import {
   type DeniedEvent,
   type JwtAuthOptions,
 } from "../../src/index.js";
+import { audience, generateTestKey, type MintOptions, mint } from "../helpers/fixtures.js";
 import {
   type CallKind,
   call,
@@ -20,7 +21,6 @@ import {
   transports,
   useServer,
 } from "../helpers/server.js";
-import { audience, generateTestKey, type MintOptions, mint } from "../helpers/tokens.js";
 
 const issuerA = "https://a.issuer.test/";
 const issuerB = "https://b.issuer.test/";

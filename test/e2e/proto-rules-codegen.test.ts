@@ -18,8 +18,8 @@ import {
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
 import type { JwtAuthOptions } from "../../src/index.js";
+import { audience, generateTestKey, issuer, type MintOptions, mint } from "../helpers/fixtures.js";
 import { startServer, type TestServer, type TransportKind, transports } from "../helpers/server.js";
-import { audience, generateTestKey, issuer, type MintOptions, mint } from "../helpers/tokens.js";
 
 const root = join(import.meta.dirname, "..", "..");
 const bin = join(root, "node_modules", ".bin");

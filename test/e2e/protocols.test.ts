@@ -8,6 +8,14 @@ import {
   type JwtAuthOptions,
 } from "../../src/index.js";
 import {
+  audience,
+  generateTestKey,
+  issuer,
+  mint,
+  unsigned,
+  validClaims,
+} from "../helpers/fixtures.js";
+import {
   type CallKind,
   call,
   callKinds,
@@ -19,14 +27,6 @@ import {
   transports,
   useServer,
 } from "../helpers/server.js";
-import {
-  audience,
-  generateTestKey,
-  issuer,
-  mint,
-  unsigned,
-  validClaims,
-} from "../helpers/tokens.js";
 
 const es256 = await generateTestKey("ES256");
 const rs256 = await generateTestKey("RS256");

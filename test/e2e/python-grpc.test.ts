@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { audience, generateTestKey, issuer, mint } from "../helpers/fixtures.js";
 import { gateAndInterceptor, useServer } from "../helpers/server.js";
-import { audience, generateTestKey, issuer, mint } from "../helpers/tokens.js";
 
 // The system interpreter: a python3 earlier on PATH (pyenv, venv) may lack grpcio.
 const python = "/usr/bin/python3";

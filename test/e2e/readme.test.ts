@@ -20,8 +20,8 @@ import { selfSignedCertificate } from "../../example/x509.js";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
 import { getClaims, type JwtAuth } from "../../src/index.js";
 import { createTestContext } from "../../src/testing/index.js";
+import { generateTestKey, type TestKey } from "../helpers/fixtures.js";
 import { call, startServer, transports } from "../helpers/server.js";
-import { generateTestKey, type TestKey } from "../helpers/tokens.js";
 
 const root = join(import.meta.dirname, "..", "..");
 const work = join(import.meta.dirname, ".readme");

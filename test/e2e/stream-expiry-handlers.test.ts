@@ -13,8 +13,8 @@ import {
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
 import { createJwtAuth, type DeniedEvent } from "../../src/index.js";
+import { audience, generateTestKey, issuer, mint } from "../helpers/fixtures.js";
 import { type CallKind, callKinds, transports, useServer } from "../helpers/server.js";
-import { audience, generateTestKey, issuer, mint } from "../helpers/tokens.js";
 
 const key = await generateTestKey("ES256");
 const tolerance = 5;

@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { describe, mock, test } from "node:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { DeniedEvent } from "../../src/index.js";
+import { audience, generateTestKey, issuer, mint } from "../helpers/fixtures.js";
 import { callKinds, gateAndInterceptor, transports, useServer } from "../helpers/server.js";
-import { audience, generateTestKey, issuer, mint } from "../helpers/tokens.js";
 
 const key = await generateTestKey("ES256");
 

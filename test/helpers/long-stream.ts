@@ -14,8 +14,8 @@ import assert from "node:assert/strict";
 import * as http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { ChatRequestSchema } from "../../gen/demo/v1/demo_pb.js";
+import { audience, generateTestKey, issuer, mint } from "./fixtures.js";
 import { gateAndInterceptor, startServer } from "./server.js";
-import { audience, generateTestKey, issuer, mint } from "./tokens.js";
 
 const warmUp = 2_000;
 

@@ -15,7 +15,7 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import type { DualHandler } from "../../example/listen.js";
+import type { DualHandler } from "./server.js";
 
 /** A metric reader that collects only when asked: the SDK's in-memory reading, without a timer. */
 class CollectingReader extends MetricReader {

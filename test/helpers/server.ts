@@ -1,3 +1,6 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
 import { after, before } from "node:test";
 import {
   type Client,
@@ -15,7 +18,6 @@ import {
   createGrpcTransport,
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
-import { type CleartextServer, type DualHandler, listenCleartext } from "../../example/listen.js";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
 import {
   createJwtAuth,
@@ -134,9 +136,64 @@ function routes(calls: HandlerCall[]) {
     });
 }
 
+/** A Node.js request handler for both HTTP/1.1 and HTTP/2. */
+export type DualHandler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+/**
+ * listen serves `handler` on 127.0.0.1, port 0, for HTTP/1.1 and HTTP/2 with
+ * prior knowledge (h2c) on one port, so that every transport reaches one URL.
+ * A connection that opens with "PRI " (the HTTP/2 preface) goes to the HTTP/2
+ * server, any other to the HTTP/1.1 server; the bytes read to decide are put
+ * back, and the HTTP/2 session reads them from the paused socket's buffer.
+ */
+async function listen(handler: DualHandler): Promise<{ url: string; close(): Promise<void> }> {
+  const h1 = http.createServer(handler);
+  // Refused streaming calls end in a client's RST_STREAM: let a test make
+  // thousands on one connection without Node.js closing it as a "rapid reset".
+  const h2 = http2.createServer({ streamResetBurst: 10_000, streamResetRate: 2_000 }, handler);
+  const sockets = new Set<net.Socket>();
+  const tcp = net.createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    let head = Buffer.alloc(0);
+    const peek = (chunk: Buffer) => {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < 4) {
+        return;
+      }
+      socket.off("data", peek);
+      socket.pause();
+      socket.unshift(head);
+      if (head.subarray(0, 4).toString("latin1") === "PRI ") {
+        h2.emit("connection", socket);
+      } else {
+        h1.emit("connection", socket);
+        socket.resume();
+      }
+    };
+    socket.on("data", peek);
+  });
+  await new Promise<void>((resolve) => tcp.listen(0, "127.0.0.1", resolve));
+  const { port } = tcp.address() as net.AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        tcp.close(() => resolve());
+        for (const socket of sockets) {
+          socket.destroy();
+        }
+      }),
+  };
+}
+
 /**
  * startServer runs the demo service behind `auth` on 127.0.0.1, port 0,
- * serving HTTP/1.1 and h2c on one port, as the demo server does.
+ * serving HTTP/1.1 and h2c on one port.
  */
 export async function startServer(auth: ServerAuth): Promise<TestServer> {
   const calls: HandlerCall[] = [];
@@ -172,7 +229,7 @@ export async function startServer(auth: ServerAuth): Promise<TestServer> {
     };
     guarded(req as never, res as never);
   };
-  const server: CleartextServer = await listenCleartext(auth.instrument?.(handler) ?? handler);
+  const server = await listen(auth.instrument?.(handler) ?? handler);
   const clients = new Map<string, Client<typeof DemoService>>();
   return {
     url: server.url,

@@ -13,6 +13,7 @@ import { generateKeyPair, SignJWT } from "jose";
 import type { AuthErrorCode, JwtAuthOptions } from "../../src/index.js";
 import { type OpenTelemetryOptions, openTelemetry } from "../../src/otel/index.js";
 import { createTestIssuer, type TestIssuer } from "../../src/testing/index.js";
+import { audience, b64url, generateTestKey, issuer, mint } from "../helpers/fixtures.js";
 import {
   createTestOpenTelemetry,
   inOrder,
@@ -28,7 +29,6 @@ import {
   transports,
   useServer,
 } from "../helpers/server.js";
-import { audience, b64url, generateTestKey, issuer, mint } from "../helpers/tokens.js";
 
 /** Every reason code, once: the compiler refuses this list if a code is added or dropped. */
 const reasonCodes = Object.keys({

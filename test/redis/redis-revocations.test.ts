@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import type { JwtAuthOptions, JwtClaims, Revocations } from "../../src/index.js";
 import { type RedisRevocationsOptions, redisRevocations } from "../../src/redis/index.js";
+import { audience, generateTestKey, issuer, mint } from "../helpers/fixtures.js";
 import {
   type ClientKind,
   type ConnectedClient,
@@ -26,7 +27,6 @@ import {
   type TestServer,
   transports,
 } from "../helpers/server.js";
-import { audience, generateTestKey, issuer, mint } from "../helpers/tokens.js";
 
 const skip = redisSkip();
 if (skip !== undefined) {

@@ -25,7 +25,7 @@ import {
   token,
   wireOf,
 } from "./cases.js";
-import { assertNoLeak } from "./leaks.js";
+import { assertNoLeakOnWire } from "./leaks.js";
 import { rawCall } from "./raw-client.js";
 
 // The attack battery: every named case of cases.ts, on every transport
@@ -154,7 +154,7 @@ async function runCase(
       { httpStatus: expected.httpStatus, code: null, denied: 0 },
       `${what}: the HTTP layer should refuse this`,
     );
-    assertNoLeak(answer.wire, values, [subject, tenant]);
+    assertNoLeakOnWire(answer.wire, values, [subject, tenant]);
     return;
   }
   const { message, challenge } = wireOf(expected.reason);
@@ -174,7 +174,7 @@ async function runCase(
     },
     what,
   );
-  assertNoLeak(answer.wire, values, [subject, tenant], [message, challenge]);
+  assertNoLeakOnWire(answer.wire, values, [subject, tenant], [message, challenge]);
 }
 
 function gateAndInterceptor(denied: DeniedEvent[], failureCode?: Code) {
@@ -230,7 +230,7 @@ describe("attack battery (failureCode left at PermissionDenied)", () => {
           }
           if (!outcome.ok) {
             const wire = `${outcome.error.message}\n${JSON.stringify([...outcome.error.metadata])}`;
-            assertNoLeak(wire, [huge], [subject, tenant]);
+            assertNoLeakOnWire(wire, [huge], [subject, tenant]);
           }
           const normal = await call(server().client(transport), kind, `Bearer ${token()}`);
           assert.deepEqual(normal, { ok: true, subject }, `${what}: the server is not answering`);

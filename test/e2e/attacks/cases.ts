@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { AuthErrorCode, JwtAuthOptions, JwtClaims } from "../../../src/index.js";
+import { allScopes, audience, generateTestKey, issuer } from "../../helpers/fixtures.js";
 import type { TransportKind } from "../../helpers/server.js";
-import { allScopes, audience, generateTestKey, issuer } from "../../helpers/tokens.js";
 import { craft, enc, type JsonText, nonCanonical, parts, relabel, sized } from "./craft.js";
 
 // The named attacks on the `authorization` header, the token and its claims.

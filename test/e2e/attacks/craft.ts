@@ -1,5 +1,5 @@
 import { createHmac, constants as cryptoConstants, KeyObject, sign } from "node:crypto";
-import type { TestKey } from "../../helpers/tokens.js";
+import type { TestKey } from "../../helpers/fixtures.js";
 
 // Hand-made compact tokens, byte for byte: the header and payload are given as
 // JSON text (so that `__proto__`, `1e999` or a duplicated member reach the wire

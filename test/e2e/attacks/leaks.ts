@@ -1,12 +1,12 @@
 import * as assert from "node:assert/strict";
 
 /**
- * assertNoLeak checks that `text` (what the client got: message, metadata,
+ * assertNoLeakOnWire checks that `text` (what the client got: message, metadata,
  * body) holds no 8-character window of any segment of the credentials sent,
  * and no claim value decoded from them. Claim values that are part of the
  * expected fixed answer (a rule's scope in the challenge) are not secrets.
  */
-export function assertNoLeak(
+export function assertNoLeakOnWire(
   text: string,
   credentials: readonly string[],
   extraSecrets: readonly string[],
