@@ -2,7 +2,15 @@ import type { Interceptor } from "@connectrpc/connect";
 import { createTokenAuth, type TokenAuthOptions } from "./token-auth.js";
 import type { TokenProvider } from "./token-source.js";
 
-/** BearerAuthOptions configure {@link bearerAuth}. */
+/**
+ * BearerAuthOptions configure {@link bearerAuth}.
+ *
+ * @example
+ * ```ts
+ * const options: BearerAuthOptions = { refreshBefore: 60, retry: false };
+ * const interceptor = bearerAuth(() => session.getAccessToken(), options);
+ * ```
+ */
 export interface BearerAuthOptions extends TokenAuthOptions {}
 
 /**

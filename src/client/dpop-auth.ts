@@ -11,7 +11,19 @@ import { createDpopSigner } from "./dpop-proof.js";
 import { challengeOf, createTokenAuth, type TokenAuthOptions } from "./token-auth.js";
 import type { TokenProvider } from "./token-source.js";
 
-/** DpopAuthOptions configure {@link dpopAuth}. */
+/**
+ * DpopAuthOptions configure {@link dpopAuth}: the key pair, and the options
+ * of {@link bearerAuth}.
+ *
+ * @example
+ * ```ts
+ * const options: DpopAuthOptions = {
+ *   keyPair: await createDpopKeyPair(),
+ *   failureCode: Code.Unauthenticated, // as the server's createJwtAuth
+ * };
+ * const interceptor = dpopAuth(() => session.getAccessToken(), options);
+ * ```
+ */
 export interface DpopAuthOptions extends TokenAuthOptions {
   /** The key pair that signs the proofs, e.g. from `createDpopKeyPair()`. */
   keyPair: DpopKeyPair;

@@ -1,6 +1,14 @@
 import { type CryptoKey, generateKeyPair } from "jose";
 
-/** DpopAlgorithm is a signature algorithm for DPoP proofs that connect-jwt's server accepts. */
+/**
+ * DpopAlgorithm is a signature algorithm for DPoP proofs that connect-jwt's server accepts.
+ *
+ * @example
+ * ```ts
+ * const alg: DpopAlgorithm = "EdDSA";
+ * const keyPair = await createDpopKeyPair(alg);
+ * ```
+ */
 export type DpopAlgorithm = "ES256" | "EdDSA" | "PS256" | "RS256";
 
 /**
@@ -8,9 +16,17 @@ export type DpopAlgorithm = "ES256" | "EdDSA" | "PS256" | "RS256";
  * `CryptoKeyPair`. The private key signs; the public key goes into each proof
  * as a JWK, so it must be extractable. The private key need not be, and
  * should not be.
+ *
+ * @example
+ * ```ts
+ * const keyPair: DpopKeyPair = await createDpopKeyPair("ES256");
+ * await crypto.subtle.exportKey("jwk", keyPair.privateKey); // rejects: not extractable
+ * ```
  */
 export interface DpopKeyPair {
+  /** Signs the proofs; best not extractable. */
   readonly privateKey: CryptoKey;
+  /** Goes into each proof as a JWK; must be extractable (a WebCrypto public key always is). */
   readonly publicKey: CryptoKey;
 }
 

@@ -2,7 +2,16 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { isCode } from "../connect/code.js";
 import { createTokenSource, type TokenProvider, type TokenSource } from "./token-source.js";
 
-/** TokenAuthOptions are the options every token-attaching interceptor of the client takes. */
+/**
+ * TokenAuthOptions are the options every interceptor of the client that
+ * attaches tokens takes: `bearerAuth` and `dpopAuth`.
+ *
+ * @example
+ * ```ts
+ * const options: TokenAuthOptions = { refreshBefore: 60, failureCode: Code.Unauthenticated };
+ * const interceptor = bearerAuth(() => session.getAccessToken(), options);
+ * ```
+ */
 export interface TokenAuthOptions {
   /**
    * Seconds before a provided token's `exp` at which it is no longer used and
