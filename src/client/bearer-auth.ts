@@ -1,26 +1,17 @@
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { isCode } from "../connect/code.js";
-import { createTokenSource, type TokenProvider } from "./token-source.js";
+import type { Interceptor } from "@connectrpc/connect";
+import { createTokenAuth, type TokenAuthOptions } from "./token-auth.js";
+import type { TokenProvider } from "./token-source.js";
 
-/** BearerAuthOptions configure {@link bearerAuth}. */
-export interface BearerAuthOptions {
-  /**
-   * Seconds before a provided token's `exp` at which it is no longer used and
-   * a fresh one is fetched. Default 30.
-   */
-  refreshBefore?: number;
-  /**
-   * The code the server refuses failed authentication with: `failureCode` of
-   * the server's `createJwtAuth`. Default `Code.PermissionDenied`.
-   */
-  failureCode?: Code;
-  /**
-   * Retry a unary call once with a freshly fetched token (providers only) when
-   * the server refused its token with `error="invalid_token"`. Default true.
-   * Streaming calls are never replayed, nor calls refused for anything else.
-   */
-  retry?: boolean;
-}
+/**
+ * BearerAuthOptions configure {@link bearerAuth}.
+ *
+ * @example
+ * ```ts
+ * const options: BearerAuthOptions = { refreshBefore: 60, retry: false };
+ * const interceptor = bearerAuth(() => session.getAccessToken(), options);
+ * ```
+ */
+export interface BearerAuthOptions extends TokenAuthOptions {}
 
 /**
  * bearerAuth is a client interceptor that sets `Authorization: Bearer <token>`
@@ -44,49 +35,22 @@ export function bearerAuth(
   token: string | TokenProvider,
   options: BearerAuthOptions = {},
 ): Interceptor {
-  const refreshBefore = options.refreshBefore ?? 30;
-  if (!Number.isFinite(refreshBefore) || refreshBefore < 0) {
-    throw new TypeError("bearerAuth: refreshBefore must be a number of seconds >= 0");
-  }
-  const failureCode = options.failureCode ?? Code.PermissionDenied;
-  if (!isCode(failureCode)) {
-    throw new TypeError("bearerAuth: failureCode must be a Code, e.g. Code.Unauthenticated");
-  }
-  const source = createTokenSource(token, refreshBefore);
-  const retry = (options.retry ?? true) && source.refreshable;
+  const auth = createTokenAuth("bearerAuth", token, options);
   return (next) => async (req) => {
-    const first = await source.get();
+    const first = await auth.source.get();
     req.header.set("authorization", `Bearer ${first}`);
-    if (req.stream || !retry) {
+    if (req.stream) {
       return next(req);
     }
     try {
       return await next(req);
     } catch (err) {
-      if (!isStaleToken(err, failureCode)) {
-        throw err;
-      }
-      source.invalidate(first);
-      const fresh = await source.get();
-      if (fresh === first) {
+      const fresh = await auth.freshTokenAfter(err, first);
+      if (fresh === undefined) {
         throw err;
       }
       req.header.set("authorization", `Bearer ${fresh}`);
       return next(req);
     }
   };
-}
-
-/**
- * Whether the server refused the token itself (`error="invalid_token"` in its
- * challenge), the one refusal a fresh token can change. Any other refusal (a
- * handler's PermissionDenied, a proxy's 403, a challenge CORS hides from a
- * browser) is not retried: replaying it would run the call twice.
- */
-function isStaleToken(err: unknown, failureCode: Code): boolean {
-  if (!(err instanceof ConnectError) || err.code !== failureCode) {
-    return false;
-  }
-  const challenge = err.metadata.get("www-authenticate");
-  return challenge !== null && /\berror="invalid_token"/.test(challenge);
 }

@@ -25,18 +25,19 @@ export interface TokenSource {
  * createTokenSource wraps a static token or a provider. A provider's token is
  * reused until `refreshBeforeSec` before the `exp` in its payload (read, not
  * verified: the client only schedules, the server judges); concurrent callers
- * share one in-flight fetch.
+ * share one in-flight fetch. `caller` names the interceptor in error messages.
  */
 export function createTokenSource(
   token: string | TokenProvider,
   refreshBeforeSec: number,
+  caller: string,
 ): TokenSource {
   if (typeof token === "string") {
-    const value = checkToken(token);
+    const value = checkToken(token, caller);
     return { get: () => Promise.resolve(value), invalidate() {}, refreshable: false };
   }
   if (typeof token !== "function") {
-    throw new TypeError("bearerAuth: pass a token string or a function that returns one");
+    throw new TypeError(`${caller}: pass a token string or a function that returns one`);
   }
   let held: Held | undefined;
   let inflight: Promise<string> | undefined;
@@ -48,7 +49,7 @@ export function createTokenSource(
       }
       inflight ??= (async () => {
         try {
-          const fresh = checkToken(await token());
+          const fresh = checkToken(await token(), caller);
           const exp = expiryOf(fresh);
           held = {
             token: fresh,
@@ -70,10 +71,10 @@ export function createTokenSource(
   };
 }
 
-function checkToken(token: unknown): string {
+function checkToken(token: unknown, caller: string): string {
   // The token itself never goes into a message.
   if (typeof token !== "string" || token === "" || /[\s,]/.test(token)) {
-    throw new TypeError("bearerAuth: the token is not a non-empty string without spaces");
+    throw new TypeError(`${caller}: the token is not a non-empty string without spaces`);
   }
   return token;
 }

@@ -305,6 +305,11 @@ describe("the TypeScript examples of the README, docs/ and CONTRIBUTING.md", () 
     assert.equal(typeof (client as { whoAmI?: unknown }).whoAmI, "function");
   });
 
+  test("the client guide's DPoP example builds a client with dpopAuth and its key pair", async () => {
+    const { client } = await importExample<{ client: object }>("dpop-client.ts");
+    assert.equal(typeof (client as { whoAmI?: unknown }).whoAmI, "function");
+  });
+
   test("the TLS example serves all three on one port: ALPN picks HTTP/2 or HTTP/1.1", async () => {
     const key = await useServerKey();
     const credentials = selfSignedCertificate();
