@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import { Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { calculateJwkThumbprint, exportJWK } from "jose";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
-import { createJwtAuth } from "../../src/index.js";
+import { createDpopKeyPair, dpopAuth } from "../../src/client/index.js";
+import { createJwtAuth, type JwtAuth } from "../../src/index.js";
 import {
   cnfOf,
   dpopHeaders,
@@ -241,4 +243,51 @@ describe("DPoP and the Connect protocol's GET requests", () => {
       code: Code.PermissionDenied,
     });
   });
+});
+
+describe("dpopAuth (connect-jwt/client) against the server", () => {
+  for (const nonce of [undefined, { secret: "the nonce secret of this test server, 32+ bytes" }]) {
+    describe(nonce === undefined ? "nonces off" : "nonces on", () => {
+      // The server answers as the address it listens on, known once it listens.
+      let auth: JwtAuth | undefined;
+      const late = () => {
+        if (auth === undefined) {
+          throw new Error("the auth is made once the server listens");
+        }
+        return auth;
+      };
+      const server = useServer({
+        interceptors: [(next) => (req) => late().interceptor(next)(req)],
+        requestGate: (ctx) => late().requestGate(ctx),
+      });
+      before(() => {
+        auth = createJwtAuth({
+          ...options,
+          dpop: { origins: [server().url], required: true, ...(nonce ? { nonce } : {}) },
+        });
+      });
+      for (const transport of transports) {
+        for (const kind of callKinds(transport)) {
+          test(`${transport.name}, ${kind}: admitted, twice`, async () => {
+            const keyPair = await createDpopKeyPair();
+            const jkt = await calculateJwkThumbprint(await exportJWK(keyPair.publicKey));
+            const token = await mint(signer, { claims: { cnf: { jkt }, sub: "dpop-client" } });
+            const client = server().client(transport, [dpopAuth(token, { keyPair })]);
+            // Nonces on: the first unary call is refused for its nonce and
+            // retried once; a first stream is not retried, the next call has it.
+            const first = await call(client, kind);
+            if (nonce === undefined || kind === "unary") {
+              assert.deepEqual(first, { ok: true, subject: "dpop-client" });
+            } else {
+              assert.equal(
+                refusalOf(first).metadata.get("www-authenticate")?.includes("use_dpop_nonce"),
+                true,
+              );
+            }
+            assert.deepEqual(await call(client, kind), { ok: true, subject: "dpop-client" });
+          });
+        }
+      }
+    });
+  }
 });
