@@ -288,9 +288,9 @@ export function jwtInterceptor(options: JwtAuthOptions): Interceptor {
   return createJwtAuth(options).interceptor;
 }
 
-/** Whether a call came with `Authorization: DPoP`. */
+/** Whether a call came with `Authorization: DPoP`, even a malformed one (`DPoP` alone, a tab). */
 function isDpopCall(header: Headers): boolean {
-  return /^dpop /i.test(header.get("authorization") ?? "");
+  return /^dpop(?:\s|$)/i.test(header.get("authorization") ?? "");
 }
 
 /** Whether a token is bound to a DPoP key (RFC 9449, section 6.1). */

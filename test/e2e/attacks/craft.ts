@@ -18,8 +18,8 @@ export function enc(value: JsonText): string {
   return Buffer.from(text(value)).toString("base64url");
 }
 
-/** What signs: a test key (its own alg unless overridden), or an HMAC secret. */
-export type Signer = TestKey | { readonly secret: Uint8Array | string };
+/** What signs: a private key (its own alg unless overridden), or an HMAC secret. */
+export type Signer = Pick<TestKey, "alg" | "privateKey"> | { readonly secret: Uint8Array | string };
 
 /** The signature over `input` with the JWS algorithm `alg` (RS*, PS*, ES*, HS*). */
 export function signature(signer: Signer, alg: string, input: string): string {
