@@ -5,6 +5,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import * as dpop from "dpop";
 import * as oauth from "oauth4webapi";
 import { dpopHeaders, htuOf, publicOrigin } from "../helpers/dpop.js";
+import { audience, generateTestKey, issuer, mint } from "../helpers/fixtures.js";
 import {
   call,
   gateAndInterceptor,
@@ -13,7 +14,6 @@ import {
   transports,
   useServer,
 } from "../helpers/server.js";
-import { audience, generateTestKey, issuer, mint } from "../helpers/tokens.js";
 
 // DPoP proofs made by clients nobody here wrote, against our server: panva's
 // `dpop` package, and oauth4webapi's DPoP handle (which also keeps the nonces

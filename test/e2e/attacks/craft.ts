@@ -19,7 +19,9 @@ export function enc(value: JsonText): string {
 }
 
 /** What signs: a private key (its own alg unless overridden), or an HMAC secret. */
-export type Signer = Pick<TestKey, "alg" | "privateKey"> | { readonly secret: Uint8Array | string };
+export type Signer =
+  | { readonly alg: string; readonly privateKey: TestKey["privateKey"] }
+  | { readonly secret: Uint8Array | string };
 
 /** The signature over `input` with the JWS algorithm `alg` (RS*, PS*, ES*, HS*). */
 export function signature(signer: Signer, alg: string, input: string): string {

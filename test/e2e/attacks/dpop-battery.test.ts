@@ -22,7 +22,7 @@ import {
   nonceOfWindow,
   nonceWindow,
 } from "./dpop-cases.js";
-import { assertNoLeak } from "./leaks.js";
+import { assertNoLeakOnWire } from "./leaks.js";
 import { type RawCallKind, type RawField, rawCall } from "./raw-client.js";
 
 // The DPoP attack battery: every case of dpop-cases.ts against its server (DPoP
@@ -161,7 +161,7 @@ async function check(
   } else {
     assert.equal(nonce, null, `${what}: a DPoP-Nonce on a refusal that does not ask for one`);
   }
-  assertNoLeak(
+  assertNoLeakOnWire(
     answer.wire,
     fields.map(([, v]) => String(v)),
     [subject, tenant, ...dpopSecrets],
