@@ -15,6 +15,8 @@ export interface H2loadSpec {
    * request, so distinct tokens need distinct processes.
    */
   readonly authorizations: readonly (string | undefined)[];
+  /** Per process, more headers it sends on every request (a DPoP proof). */
+  readonly extraHeaders?: readonly (Readonly<Record<string, string>> | undefined)[] | undefined;
   /** Concurrent streams per process (each process opens one connection). */
   readonly streams: number;
   readonly warmupSeconds: number;
@@ -77,6 +79,7 @@ async function h2loadProcesses(
         if (authorization !== undefined) {
           Object.assign(headers, { authorization });
         }
+        Object.assign(headers, spec.extraHeaders?.[i]);
         const args = [
           "-D",
           `${Math.round(spec.seconds * 1000)}ms`,

@@ -23,6 +23,7 @@ import {
 import { openTelemetry } from "connect-jwt/otel";
 import { type CryptoKey, importSPKI, type JWTPayload, jwtVerify } from "jose";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
+import { dpopOrigin } from "./dpop.js";
 import { type Alg, audience, issuer, type KeyMaterial, readKey } from "./keys.js";
 import { repoDir } from "./processes.js";
 
@@ -32,6 +33,7 @@ export type AuthKind =
   | "jose" // a hand-written interceptor calling jose's jwtVerify per request
   | "connect-jwt" // createJwtAuth: interceptor + request gate, cache on
   | "connect-jwt-otel" // connect-jwt with openTelemetry() recording into a MeterProvider
+  | "connect-jwt-dpop" // connect-jwt with dpop on: a proof checked on every call
   | "connect-jwt-interceptor" // createJwtAuth: interceptor only (no gate)
   | "connect-jwt-gate" // createJwtAuth: request gate only (diagnostics)
   | "noop-interceptor" // an interceptor that only calls next (diagnostics)
@@ -179,6 +181,25 @@ async function connectHandler() {
       const auth = createJwtAuth({
         ...connectJwtOptions(material),
         telemetry: openTelemetry({ meterProvider }),
+      });
+      return connectNodeAdapter({
+        routes,
+        interceptors: [auth.interceptor],
+        requestGate: auth.requestGate,
+      });
+    }
+    case "connect-jwt-dpop": {
+      const auth = createJwtAuth({
+        ...connectJwtOptions(material),
+        dpop: {
+          origins: [dpopOrigin],
+          // h2load sends one proof again and again: a store that remembers
+          // nothing lets it through, so that the load measures every check of
+          // the proof and its signature (bench:micro times the in-memory
+          // store, with a new proof per call). A run lasts minutes.
+          replayStore: { use: () => true },
+          proofMaxAge: "1h",
+        },
       });
       return connectNodeAdapter({
         routes,
