@@ -55,7 +55,10 @@ const { values } = parseArgs({
 });
 const quick = values.quick === true;
 const list =
-  values.cases ?? (quick ? "none,connect-jwt,refuse-gate,connect-jwt:expired" : defaultCases);
+  values.cases ??
+  (quick
+    ? "none,connect-jwt,connect-jwt-revocations,refuse-gate,connect-jwt:expired"
+    : defaultCases);
 const alg = values.alg as Alg;
 const rounds = Number(values.rounds ?? (quick ? 1 : 10));
 const seconds = Number(values.seconds ?? (quick ? 0.3 : 3));
