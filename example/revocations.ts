@@ -42,7 +42,22 @@ export async function demoRevocations(redisUrl?: string): Promise<DemoRevocation
   const client = createClient({ url: redisUrl });
   // Reconnections show as staleness (calls refused Unavailable), not as a crash.
   client.on("error", () => {});
-  await client.connect();
+  // node-redis retries a first connection forever: give up, so that the demo says why.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const giveUp = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`cannot reach REDIS_URL within ${connectSeconds} s`)),
+      connectSeconds * 1000,
+    );
+  });
+  try {
+    await Promise.race([client.connect(), giveUp]);
+  } catch (err) {
+    client.destroy();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
   const list = redisRevocations({ client });
   try {
     await list.ready();
@@ -62,6 +77,9 @@ export async function demoRevocations(redisUrl?: string): Promise<DemoRevocation
     },
   };
 }
+
+/** How long the demo waits for Redis at start. */
+const connectSeconds = 5;
 
 /** The most entries of each kind the in-memory list holds: anyone may revoke on the demo. */
 export const maxMemoryEntries = 10_000;

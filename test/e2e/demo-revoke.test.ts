@@ -16,7 +16,7 @@ import {
   createGrpcWebTransport,
 } from "@connectrpc/connect-node";
 import { decodeJwt } from "jose";
-import { externalIssuerVariables } from "../../example/config.js";
+import { externalIssuerVariables, readConfig } from "../../example/config.js";
 import { type Demo, demoAudience, startDemo } from "../../example/demo.js";
 import { maxRevokeRequestBytes } from "../../example/revoke-endpoint.js";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
@@ -127,6 +127,34 @@ describe("POST /demo/revoke, revocations in memory", () => {
     assert.equal(answer.status, 404);
     const token = await demo.mintToken({ sub: "kim" });
     assert.deepEqual(await whoAmIEverywhere(external.url, token), ["kim", "kim", "kim"]);
+  });
+});
+
+describe("REDIS_URL", () => {
+  test("a redis:// or rediss:// URL is taken; anything else is refused without repeating it", () => {
+    assert.equal(readConfig({}).redisUrl, undefined);
+    assert.equal(readConfig({ REDIS_URL: " " }).redisUrl, undefined);
+    const url = "redis://127.0.0.1:6379";
+    assert.equal(readConfig({ REDIS_URL: url }).redisUrl, url);
+    assert.equal(
+      readConfig({ REDIS_URL: "rediss://cache.example:6380" }).redisUrl,
+      "rediss://cache.example:6380",
+    );
+    for (const bad of ["http://user:hunter2@cache.example", "127.0.0.1:6379", "hunter2"]) {
+      assert.throws(
+        () => readConfig({ REDIS_URL: bad }),
+        (err: unknown) =>
+          err instanceof TypeError &&
+          /REDIS_URL/.test(err.message) &&
+          !err.message.includes("hunter2"),
+      );
+    }
+  });
+
+  test("a Redis that cannot be reached: the demo does not start, and says why", async () => {
+    await assert.rejects(startDemo({ redisUrl: "redis://127.0.0.1:1" }), {
+      message: "cannot reach REDIS_URL within 5 s",
+    });
   });
 });
 
