@@ -5,9 +5,10 @@
 // warm one, or a refused one of one kind); a first round warms every server,
 // unmeasured. Prints each case's server CPU per request and req/s, its
 // per-round ratio to the first case, and the bars: connect-jwt's cache hit
-// against `map-gate` (the least a gate that authenticates can do), and each of
-// its refusals against `refuse-gate` (a refusal that reads nothing). A full
-// run writes RESULTS.md's "paired" section.
+// against `map-gate` (the least a gate that authenticates can do) and against
+// itself with revocations shared through Redis (a redis-server of the run's
+// own), and each of its refusals against `refuse-gate` (a refusal that reads
+// nothing). A full run writes RESULTS.md's "paired" section.
 //
 //   npm run bench:paired                                   the bars, 10 rounds of 3 s
 //   npm run bench:paired -- --cases none,none,map-gate,connect-jwt --rounds 16
@@ -16,6 +17,8 @@
 //                                                          telemetry on against off
 //   npm run bench:paired -- --cases none,jose,connect-jwt-dpop:dpop,connect-jwt-dpop:dpop-refused
 //                                                          DPoP against jose and no authentication
+//   npm run bench:paired -- --cases connect-jwt,connect-jwt-revocations
+//                                                          revocations (redisRevocations) on against off
 //
 // A case is `server` or `server:tokens`, tokens `warm` (the default), a
 // refusal kind (`expired`, `malformed`, ...), or for `connect-jwt-dpop`
@@ -30,6 +33,7 @@ import { type Alg, algorithms, methodPath, readKey, signer } from "./keys.js";
 import { type RefusalKind, refusalKinds } from "./plan.js";
 import { ensurePool } from "./pools.js";
 import { pinning, type RunningServer, startServer } from "./processes.js";
+import { type RunningRedis, startRedis } from "./redis.js";
 import { refusedAuthorizations } from "./refusals.js";
 import { runLine, writeSection } from "./results-file.js";
 import type { AuthKind } from "./server.js";
@@ -40,6 +44,7 @@ const defaultCases = [
   "none",
   "map-gate",
   "connect-jwt",
+  "connect-jwt-revocations",
   "refuse-gate",
   ...refusalCases.map((kind) => `connect-jwt:${kind}`),
 ].join(",");
@@ -55,7 +60,10 @@ const { values } = parseArgs({
 });
 const quick = values.quick === true;
 const list =
-  values.cases ?? (quick ? "none,connect-jwt,refuse-gate,connect-jwt:expired" : defaultCases);
+  values.cases ??
+  (quick
+    ? "none,connect-jwt,connect-jwt-revocations,refuse-gate,connect-jwt:expired"
+    : defaultCases);
 const alg = values.alg as Alg;
 const rounds = Number(values.rounds ?? (quick ? 1 : 10));
 const seconds = Number(values.seconds ?? (quick ? 0.3 : 3));
@@ -111,9 +119,15 @@ const extraHeaders = (tokens: Case["tokens"]) =>
 const servers: RunningServer[] = [];
 const cpu = cases.map((): number[] => []);
 const rps = cases.map((): number[] => []);
+// The servers with revocations share one redis-server of the run's own.
+let redis: RunningRedis | undefined;
 try {
+  if (cases.some((c) => c.auth === "connect-jwt-revocations")) {
+    redis = await startRedis();
+  }
   for (const c of cases) {
-    servers.push(await startServer({ impl: "connect", auth: c.auth, alg }));
+    const shared = redis === undefined ? {} : { redisPort: redis.port };
+    servers.push(await startServer({ impl: "connect", auth: c.auth, alg, ...shared }));
   }
   for (let round = 0; round <= rounds; round++) {
     for (let j = 0; j < cases.length; j++) {
@@ -149,6 +163,7 @@ try {
   }
 } finally {
   await Promise.all(servers.map((s) => s.stop()));
+  await redis?.stop();
 }
 
 /** Per round: the base's server CPU per request ÷ the case's (a throughput ratio), and req/s ÷ req/s. */
@@ -204,6 +219,13 @@ if (index("connect-jwt-otel") >= 0 && index("connect-jwt") >= 0) {
   bars.push([
     "cache hit, telemetry on ≥ 0.95 × off",
     index("connect-jwt-otel"),
+    index("connect-jwt"),
+  ]);
+}
+if (index("connect-jwt-revocations") >= 0 && index("connect-jwt") >= 0) {
+  bars.push([
+    "cache hit, revocations on ≥ 0.95 × off",
+    index("connect-jwt-revocations"),
     index("connect-jwt"),
   ]);
 }

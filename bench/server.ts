@@ -21,7 +21,9 @@ import {
   type JwtClaims,
 } from "connect-jwt";
 import { openTelemetry } from "connect-jwt/otel";
+import { redisRevocations } from "connect-jwt/redis";
 import { type CryptoKey, importSPKI, type JWTPayload, jwtVerify } from "jose";
+import { createClient } from "redis";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
 import { dpopOrigin } from "./dpop.js";
 import { type Alg, audience, issuer, type KeyMaterial, readKey } from "./keys.js";
@@ -34,6 +36,7 @@ export type AuthKind =
   | "connect-jwt" // createJwtAuth: interceptor + request gate, cache on
   | "connect-jwt-otel" // connect-jwt with openTelemetry() recording into a MeterProvider
   | "connect-jwt-dpop" // connect-jwt with dpop on: a proof checked on every call
+  | "connect-jwt-revocations" // connect-jwt with redisRevocations() on the redis-server at `redisPort`
   | "connect-jwt-interceptor" // createJwtAuth: interceptor only (no gate)
   | "connect-jwt-gate" // createJwtAuth: request gate only (diagnostics)
   | "noop-interceptor" // an interceptor that only calls next (diagnostics)
@@ -52,6 +55,8 @@ export interface ServerConfig {
    * so the throughput servers go without.
    */
   readonly countBodyBytes?: boolean;
+  /** The port of the redis-server that `connect-jwt-revocations` keeps its list in. */
+  readonly redisPort?: number;
 }
 
 export interface ServerStats {
@@ -201,6 +206,20 @@ async function connectHandler() {
           proofMaxAge: "1h",
         },
       });
+      return connectNodeAdapter({
+        routes,
+        interceptors: [auth.interceptor],
+        requestGate: auth.requestGate,
+      });
+    }
+    case "connect-jwt-revocations": {
+      // The list in memory, kept current from Redis: a lookup on every call.
+      const client = createClient({ socket: { host: "127.0.0.1", port: config.redisPort ?? 0 } });
+      client.on("error", () => {});
+      await client.connect();
+      const revocations = redisRevocations({ client });
+      await revocations.ready();
+      const auth = createJwtAuth({ ...connectJwtOptions(material), revocations });
       return connectNodeAdapter({
         routes,
         interceptors: [auth.interceptor],

@@ -3,6 +3,7 @@ import type { ExternalIssuer } from "./config.js";
 import { describeIssuer } from "./home-page.js";
 import { issuerPaths } from "./issuer-endpoints.js";
 import { metricsPath } from "./metrics-endpoint.js";
+import { revokePath } from "./revoke-endpoint.js";
 
 /** The protocols `buf curl` speaks, with the flags each needs. */
 export const bufCurlProtocols = {
@@ -85,13 +86,20 @@ function serverLines(url: string, tls: BannerTls | undefined): string[] {
  * commands ready to paste. This is the one place a token is printed on
  * purpose; it is a short-lived token of a key that dies with the process.
  */
-export function banner(url: string, token: string, tls?: BannerTls): string {
+export function banner(
+  url: string,
+  token: string,
+  tls?: BannerTls,
+  revocations: "redis" | "memory" = "memory",
+): string {
   const insecure = tls?.selfSigned === true;
+  const list = revocations === "redis" ? "shared through REDIS_URL" : "in memory";
   return [
     `connect-jwt demo listening on ${url}`,
     ...serverLines(url, tls),
     `  issuer:    ${url} (embedded, ephemeral ES256 key), audience connect-jwt-demo`,
     `  keys:      ${url}${issuerPaths.jwks}`,
+    `  revoke:    POST ${url}${revokePath} {"jti": …} or {"sub": …} (revocations ${list})`,
     "",
     `A sample token (sub "${sampleTokenRequest.sub}", scope "${sampleTokenRequest.scope}", 1 hour):`,
     `export TOKEN=${token}`,

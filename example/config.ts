@@ -21,6 +21,8 @@ export interface ServerConfig {
   readonly corsOrigins: "*" | string[];
   /** Set when the `JWT_*` variables ask for an external issuer. */
   readonly external: ExternalIssuer | undefined;
+  /** `REDIS_URL`: keep the revocation list in this Redis, shared by the demos that use it. */
+  readonly redisUrl: string | undefined;
 }
 
 /** The variables that switch the demo to an external issuer. */
@@ -33,8 +35,9 @@ export const externalIssuerVariables = [
 
 /**
  * readConfig reads `HOST` (default 127.0.0.1), `PORT` (default 8080; 0 picks
- * a free port), `CORS_ORIGINS` (comma-separated; default any origin) and the
- * external issuer variables:
+ * a free port), `CORS_ORIGINS` (comma-separated; default any origin),
+ * `REDIS_URL` (a `redis://` or `rediss://` URL; default: revocations in
+ * memory) and the external issuer variables:
  *
  * - `JWT_ISSUER_URL` (OIDC discovery), with `JWT_AUDIENCE` (default
  *   `connect-jwt-demo`);
@@ -54,7 +57,16 @@ export function readConfig(env: Readonly<Record<string, string | undefined>>): S
     port,
     corsOrigins: parseCorsOrigins(env.CORS_ORIGINS),
     external: readExternalIssuer(env),
+    redisUrl: readRedisUrl(env.REDIS_URL?.trim() || undefined),
   };
+}
+
+function readRedisUrl(value: string | undefined): string | undefined {
+  const protocol = value !== undefined && URL.canParse(value) ? new URL(value).protocol : "";
+  if (value !== undefined && protocol !== "redis:" && protocol !== "rediss:") {
+    throw new TypeError("REDIS_URL must be a redis:// URL such as redis://127.0.0.1:6379");
+  }
+  return value;
 }
 
 type Variable = (typeof externalIssuerVariables)[number];
@@ -133,7 +145,8 @@ export const usage = `usage: npm start -- [--tls] [--cert <file> --key <file>]
                                 made at start (ALPN h2 and http/1.1 on one port)
   --cert <file> --key <file>    HTTPS with this PEM certificate (chain) and key
 
-Environment: HOST, PORT, CORS_ORIGINS, JWT_ISSUER_URL, JWT_JWKS_URL, JWT_ISSUER, JWT_AUDIENCE.
+Environment: HOST, PORT, CORS_ORIGINS, REDIS_URL, JWT_ISSUER_URL, JWT_JWKS_URL, JWT_ISSUER,
+JWT_AUDIENCE.
 `;
 
 /**

@@ -18,6 +18,8 @@ import { type Endpoint, issuerEndpoints } from "./issuer-endpoints.js";
 import { type DualHandler, listenCleartext } from "./listen.js";
 import { listenTls } from "./listen-tls.js";
 import { demoMetrics } from "./metrics-endpoint.js";
+import { type DemoRevocations, demoRevocations } from "./revocations.js";
+import { revokeEndpoint } from "./revoke-endpoint.js";
 import { webPage } from "./web-page.js";
 import type { TlsCredentials } from "./x509.js";
 
@@ -46,6 +48,11 @@ export interface DemoOptions {
    * one port, chosen by ALPN. Default: cleartext (HTTP/1.1 and h2c).
    */
   tls?: TlsCredentials;
+  /**
+   * Keep the revocation list in this Redis (a `redis://` URL), shared with
+   * every demo given the same one. Default: in this process's memory.
+   */
+  redisUrl?: string;
 }
 
 /** Demo is a running demo server. */
@@ -58,6 +65,8 @@ export interface Demo {
   readonly port: number;
   /** The embedded issuer (its public JWK and audience); `undefined` with an external issuer. */
   readonly issuer: DevIssuer | undefined;
+  /** Where the revocation list lives: `"redis"` with `redisUrl`, else `"memory"`. */
+  readonly revocations: DemoRevocations["kind"];
   /**
    * mintToken signs a token as `POST /demo/token` does, without the HTTP round
    * trip. With an external issuer it rejects: tokens come from that issuer.
@@ -79,8 +88,9 @@ export interface Demo {
 /**
  * startDemo serves DemoService over Connect, gRPC and gRPC-Web on one port
  * (cleartext, or HTTPS with `tls`), with the embedded dev issuer (or an
- * external one), CORS, the demo web page at `/`, and connect-jwt's metrics
- * at `/metrics` in the Prometheus text format.
+ * external one), CORS, the demo web page at `/`, connect-jwt's metrics
+ * at `/metrics` in the Prometheus text format, and a revocation list (in
+ * memory, or in Redis with `redisUrl`) that `POST /demo/revoke` adds to.
  *
  * @example
  * ```ts
@@ -103,7 +113,9 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   let issuer: DevIssuer | undefined;
   let auth: JwtAuth;
   let page: Endpoint;
+  let revocations: DemoRevocations | undefined;
   try {
+    revocations = await demoRevocations(options.redisUrl);
     page = await webPage({ url: server.url, external });
     if (external === undefined) {
       issuer = await createDevIssuer({ issuer: server.url, audience: demoAudience });
@@ -113,14 +125,21 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       ...keySource(issuer, external),
       publicMethods,
       telemetry: openTelemetry({ meterProvider: metrics.meterProvider }),
+      revocations,
       ...(log === undefined ? {} : { onDenied: (e: DeniedEvent) => log(describe(e)) }),
     });
   } catch (err) {
     await server.close();
     await metrics.close();
+    await revocations?.close();
     throw err;
   }
-  const endpoints: Endpoint = issuer === undefined ? () => false : issuerEndpoints(issuer);
+  const list = revocations;
+  // Revoking is for the embedded issuer's tokens, beside the endpoint that mints them.
+  const issuing = issuer === undefined ? undefined : issuerEndpoints(issuer);
+  const revoking = revokeEndpoint(list);
+  const endpoints: Endpoint = (req, res, path) =>
+    issuing !== undefined && (issuing(req, res, path) || revoking(req, res, path));
   const shutdown = new AbortController();
   const rpc = connectNodeAdapter({
     routes,
@@ -159,6 +178,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     url: server.url,
     port: server.port,
     issuer,
+    revocations: list.kind,
     mintToken: (request) =>
       issuer === undefined
         ? Promise.reject(new Error("the demo trusts an external issuer; get tokens from it"))
@@ -175,6 +195,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
         }
         await server.close();
         await metrics.close();
+        await list.close();
       })();
       return closing;
     },

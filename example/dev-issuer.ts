@@ -36,7 +36,8 @@ export class TokenRequestError extends Error {
 
 const defaultSubject = "demo";
 const defaultTtl = 300;
-const maxTtl = 86_400;
+/** The longest lifetime of a token the dev issuer mints, in seconds. */
+export const maxTtl = 86_400;
 // RFC 6749 section 3.3: scope tokens are printable ASCII except `"` and `\`.
 const scopePattern = /^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/;
 

@@ -43,6 +43,7 @@ try {
     log: (line) => console.log(line),
     ...(config.external === undefined ? {} : { external: config.external }),
     ...(tls === undefined ? {} : { tls: tls.credentials }),
+    ...(config.redisUrl === undefined ? {} : { redisUrl: config.redisUrl }),
   });
 } catch (err) {
   // E.g. EADDRINUSE, or (a TypeError) an issuer URL connect-jwt refuses, such
@@ -52,7 +53,8 @@ try {
   process.exit(err instanceof TypeError ? 2 : 1);
 }
 if (config.external === undefined) {
-  console.log(banner(demo.url, await demo.mintToken(sampleTokenRequest), tls?.banner));
+  const token = await demo.mintToken(sampleTokenRequest);
+  console.log(banner(demo.url, token, tls?.banner, demo.revocations));
 } else {
   // Load the issuer's keys now, so that a wrong URL shows at once; but an
   // issuer that is down only delays authentication: the server stays up and

@@ -30,6 +30,24 @@ const notRunHere: ReadonlyMap<string, string> = new Map([
     "JWT_ISSUER_URL=https://your-tenant.eu.auth0.com/ JWT_AUDIENCE=notes-api npm start",
     "needs a real identity provider, and serves until stopped",
   ],
+  // docs/replicas.md, two demos sharing a Redis: test/e2e/demo-revoke.test.ts
+  // runs these as written, with a redis-server of its own.
+  [
+    "REDIS_URL=redis://127.0.0.1:6379 npm start",
+    "serves until stopped, with a Redis at 127.0.0.1:6379 (run by demo-revoke.test.ts)",
+  ],
+  [
+    "REDIS_URL=redis://127.0.0.1:6379 PORT=8081 JWT_JWKS_URL=http://127.0.0.1:8080/.well-known/jwks.json JWT_ISSUER=http://127.0.0.1:8080 JWT_AUDIENCE=connect-jwt-demo npm start",
+    "the second demo sharing that Redis; serves until stopped (run by demo-revoke.test.ts)",
+  ],
+  [
+    'npx buf curl --schema proto --protocol grpc --http2-prior-knowledge -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8081/demo.v1.DemoService/WhoAmI',
+    "calls the second demo, on port 8081 (run by demo-revoke.test.ts)",
+  ],
+  [
+    `curl -s -X POST -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" -d '{}' http://127.0.0.1:8081/demo.v1.DemoService/WhoAmI`,
+    "calls the second demo, on port 8081 (run by demo-revoke.test.ts)",
+  ],
 ]);
 
 /** The address the docs use for the demo, rewritten to the demo this test starts. */
@@ -75,7 +93,14 @@ for (const file of docs.sort()) {
 /** The environment of the commands: as a reader's shell, with the project's tools on PATH. */
 function shellEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const name of ["HOST", "PORT", "TOKEN", "CORS_ORIGINS", ...externalIssuerVariables]) {
+  for (const name of [
+    "HOST",
+    "PORT",
+    "TOKEN",
+    "CORS_ORIGINS",
+    "REDIS_URL",
+    ...externalIssuerVariables,
+  ]) {
     delete env[name];
   }
   // `npx buf` finds the buf of node_modules/.bin without the network.

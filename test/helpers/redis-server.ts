@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,19 +22,36 @@ export function redisSkip(): string | undefined {
   return `redis-server not installed at ${redisServerPath}: apt-get install redis-server`;
 }
 
-/** A redis-server of the test's own, on 127.0.0.1 and a free port, with nothing saved to disk. */
+/**
+ * A redis-server of the test's own, on 127.0.0.1 and a free port, in a
+ * temporary folder of its own; nothing saved to disk unless `appendOnly`.
+ */
 export interface RedisServer {
   readonly port: number;
   /** Stops the process answering (SIGSTOP): connections stay open, commands get no reply. */
   pause(): void;
   /** Lets it answer again (SIGCONT). */
   resume(): void;
-  /** Kills it and starts it again on the same port, empty: nothing was saved. */
-  restart(): Promise<void>;
+  /**
+   * Kills it (SIGKILL) and starts it again on the same port. It comes back
+   * with its data if it keeps an append-only file, unless `keepData: false`
+   * deletes the file first; without one it comes back empty.
+   */
+  restart(options?: { keepData?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startRedisServer(): Promise<RedisServer> {
+/** Options of {@link startRedisServer}. */
+export interface RedisServerOptions {
+  /**
+   * Keep the data in an append-only file (AOF), written to disk before each
+   * write is answered (`appendfsync always`), so that a restart finds it.
+   * Default false: nothing is saved.
+   */
+  appendOnly?: boolean;
+}
+
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   if (!isInstalled()) {
     throw new Error(
       `redis-server not installed at ${redisServerPath} (CI=true: the Redis tests must run): apt-get install redis-server`,
@@ -42,9 +59,10 @@ export async function startRedisServer(): Promise<RedisServer> {
   }
   const dir = await mkdtemp(join(tmpdir(), "connect-jwt-redis-"));
   const port = await freePort();
+  const appendOnly = options.appendOnly === true;
   let running: Running;
   try {
-    running = await spawnServer(port, dir);
+    running = await spawnServer(port, dir, appendOnly);
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;
@@ -53,9 +71,13 @@ export async function startRedisServer(): Promise<RedisServer> {
     port,
     pause: () => running.child.kill("SIGSTOP"),
     resume: () => running.child.kill("SIGCONT"),
-    async restart() {
+    async restart(restartOptions = {}) {
       await running.kill();
-      running = await spawnServer(port, dir);
+      if (restartOptions.keepData === false) {
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(dir);
+      }
+      running = await spawnServer(port, dir, appendOnly);
     },
     async stop() {
       await running.kill();
@@ -69,11 +91,14 @@ interface Running {
   kill(): Promise<void>;
 }
 
-/** Starts redis-server on `port` and waits until it answers PING. */
-async function spawnServer(port: number, dir: string): Promise<Running> {
+/** Starts redis-server on `port`, in `dir`, and waits until it answers PING. */
+async function spawnServer(port: number, dir: string, appendOnly: boolean): Promise<Running> {
+  const persistence = appendOnly
+    ? ["--appendonly", "yes", "--appendfsync", "always"]
+    : ["--appendonly", "no"];
   const child = spawn(
     redisServerPath,
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", ...persistence],
     { cwd: dir, stdio: ["ignore", "ignore", "pipe"] },
   );
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
