@@ -276,6 +276,9 @@ describe("the TypeScript examples of the README, docs/ and CONTRIBUTING.md", () 
   test("the DPoP examples build an auth; with required, a Bearer token is refused unverified", async () => {
     const { auth } = await importExample<{ auth: JwtAuth }>("dpop-server.ts");
     assert.equal(typeof auth.requestGate, "function");
+    // The Redis one builds its auth without a round trip (its client is not connected).
+    const redis = await importExample<{ auth: JwtAuth }>("dpop-redis.ts");
+    assert.equal(typeof redis.auth.requestGate, "function");
     const required = await importExample<{ auth: JwtAuth }>("dpop-replay-store.ts");
     const ctx = createTestContext(DemoService.method.whoAmI);
     ctx.requestHeader.set("authorization", "Bearer a.b.c");
