@@ -18,6 +18,8 @@ export interface EdgeServer {
 /** A fetch-API runtime that serves the edge example (example/edge/). */
 export interface EdgeRuntime {
   readonly name: "bun" | "deno" | "workerd";
+  /** What the README's runtime table calls it. */
+  readonly title: string;
   /** The example's entry for this runtime. */
   readonly entry: string;
   /** What must be installed (by `npm ci`) to run it. */
@@ -78,12 +80,14 @@ async function spawnServer(
 export const edgeRuntimes: readonly EdgeRuntime[] = [
   {
     name: "bun",
+    title: "Bun",
     entry: "example/edge/bun.ts",
     installed: join(root, "node_modules", ".bin", "bun"),
     start: (env) => spawnServer("bun", "example/edge/bun.ts", (file) => ["run", file], env),
   },
   {
     name: "deno",
+    title: "Deno",
     entry: "example/edge/deno.ts",
     installed: join(root, "node_modules", ".bin", "deno"),
     start: (env) =>
@@ -98,6 +102,7 @@ export const edgeRuntimes: readonly EdgeRuntime[] = [
     // Cloudflare's runtime, run by miniflare as `wrangler dev` does: a module
     // worker, its variables as bindings, and no nodejs_compat flag.
     name: "workerd",
+    title: "Cloudflare Workers",
     entry: "example/edge/worker.ts",
     installed: join(root, "node_modules", "miniflare"),
     async start(env) {
