@@ -25,6 +25,8 @@ export interface H2loadSpec {
   readonly bodyFile?: string;
   /** A command prefix that pins the load generator, e.g. ["taskset", "-c", "1"]. */
   readonly pin: readonly string[];
+  /** HTTP/1.1 instead of HTTP/2 (`streams` then pipelines requests on the connection). */
+  readonly h1?: boolean;
 }
 
 export interface LoadResult {
@@ -87,6 +89,7 @@ async function h2loadProcesses(
           "1",
           "-m",
           String(spec.streams),
+          ...(spec.h1 === true ? ["--h1"] : []),
           ...Object.entries(headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
           ...(spec.bodyFile === undefined ? [] : ["-d", spec.bodyFile]),
           ...(dir === undefined ? [] : [`--log-file=${join(dir, `log-${i}.txt`)}`]),

@@ -10,7 +10,14 @@ import { benchDir } from "./processes.js";
 export const resultsPath = join(benchDir, "RESULTS.md");
 
 /** The generated sections, in the order the file holds them. */
-export const sections = ["servers", "paired", "revocations", "cold-steps", "micro"] as const;
+export const sections = [
+  "servers",
+  "paired",
+  "revocations",
+  "edge",
+  "cold-steps",
+  "micro",
+] as const;
 export type Section = (typeof sections)[number];
 
 /** The heading of the hand-written page, which stays last. */

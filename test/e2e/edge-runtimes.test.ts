@@ -1,143 +1,285 @@
-// The edge example (example/edge/) bundled and served by Bun and by Deno: a
-// valid token is admitted, a missing or expired one refused over the Connect
-// protocol with the failure code and the WWW-Authenticate challenge.
+// The edge example (example/edge/) bundled for a neutral platform and served
+// by Bun, Deno and workerd (Cloudflare Workers, through miniflare, without
+// nodejs_compat), called from this process with connect-web's transports
+// over the Connect protocol and gRPC-Web: the same behaviour on each runtime.
+// gRPC is not here: fetch responses carry no HTTP trailers, so gRPC is served
+// from Node.js (test/e2e/protocols.test.ts).
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { build } from "esbuild";
-import { exportSPKI, generateKeyPair, SignJWT } from "jose";
-import { neutralBuild, root } from "../helpers/neutral-bundle.js";
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-web";
+import { DemoService } from "../../gen/demo/v1/demo_pb.js";
+import {
+  type EdgeServer,
+  edgeProtocols,
+  edgeRuntimes,
+  skipUnlessInstalled,
+} from "../helpers/edge-runtime.js";
+import { audience, generateTestKey, issuer, mint, type TestKey } from "../helpers/fixtures.js";
 
-const issuer = "https://edge-issuer.example.test/";
-const audience = "edge-api";
+const invalidToken = 'Bearer error="invalid_token"';
 
-const runtimes = [
-  { name: "bun", entry: "example/edge/bun.ts", args: (file: string) => ["run", file] },
+/** A token the server must refuse, and the message and challenge it answers with. */
+interface Refusal {
+  name: string;
+  token: (key: TestKey, forger: TestKey) => Promise<string | undefined>;
+  message: string;
+  challenge: string;
+}
+
+const refusals: Refusal[] = [
   {
-    name: "deno",
-    entry: "example/edge/deno.ts",
-    args: (file: string) => ["run", "--allow-net=127.0.0.1", "--allow-env", file],
+    name: "a missing token",
+    token: async () => undefined,
+    message: "missing bearer token",
+    challenge: "Bearer",
+  },
+  {
+    name: "an expired token",
+    token: (key) => mint(key, { claims: { exp: Math.floor(Date.now() / 1000) - 120 } }),
+    message: "token expired",
+    challenge: invalidToken,
+  },
+  {
+    name: "a token for another audience",
+    token: (key) => mint(key, { claims: { aud: "another-api" } }),
+    message: "invalid token",
+    challenge: invalidToken,
+  },
+  {
+    // Signed by another key under the served key's kid: found, but the signature fails.
+    name: "a forged token",
+    token: (_key, forger) => mint(forger),
+    message: "invalid token",
+    challenge: invalidToken,
   },
 ];
 
-/** Bundles an edge entry into one file, as a deploy would: no Node.js, nothing external. */
-async function bundle(entry: string, outfile: string): Promise<void> {
-  const result = await build(neutralBuild(entry));
-  const [output] = result.outputFiles;
-  assert.ok(output !== undefined);
-  await writeFile(outfile, output.text);
+/** A JWKS endpoint on 127.0.0.1 that counts how often it was fetched. */
+async function startJwks(
+  key: TestKey,
+): Promise<{ url: string; fetches: () => number; server: Server }> {
+  let fetches = 0;
+  const server = createServer((_req, res) => {
+    fetches++;
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ keys: [key.publicJwk] }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/jwks.json`, fetches: () => fetches, server };
 }
 
-/** Starts the runtime on the bundle and resolves to its base URL once it listens. */
-function serve(binary: string, args: string[], env: Record<string, string>) {
-  const child = spawn(binary, args, {
-    env: { ...process.env, ...env, PORT: "0", NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const listening = new Promise<string>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk;
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (match !== null) {
-        resolve(match[1] as string);
-      }
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    child.on("exit", (code) => reject(new Error(`${binary} exited with ${code}: ${output}`)));
-    child.on("error", reject);
-  });
-  return { child, listening };
-}
+type Kind = "unary" | "server-streaming";
 
-async function whoAmI(baseUrl: string, token?: string) {
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  if (token !== undefined) {
-    headers.authorization = `Bearer ${token}`;
-  }
-  const res = await fetch(`${baseUrl}/demo.v1.DemoService/WhoAmI`, {
-    method: "POST",
-    headers,
-    body: "{}",
-  });
-  return {
-    status: res.status,
-    challenge: res.headers.get("www-authenticate"),
-    body: (await res.json()) as Record<string, unknown>,
+/** Calls WhoAmI or ListNotes; resolves to the claims the handler saw, as it answered them. */
+async function callAs(client: Client<typeof DemoService>, kind: Kind, token?: string) {
+  const options = {
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    timeoutMs: 10_000,
   };
+  if (kind === "unary") {
+    const res = await client.whoAmI({}, options);
+    return { subject: res.subject, claims: JSON.parse(res.claimsJson) as Record<string, unknown> };
+  }
+  const owners: string[] = [];
+  for await (const res of client.listNotes({ limit: 2 }, options)) {
+    owners.push(res.note?.owner ?? "");
+  }
+  assert.equal(owners.length, 2);
+  return { subject: [...new Set(owners)].join(","), claims: undefined };
 }
 
-for (const runtime of runtimes) {
-  const binary = join(root, "node_modules", ".bin", runtime.name);
-  const missing = !existsSync(binary);
-  if (missing && process.env.CI !== "true") {
-    console.log(`# skipping ${runtime.name}: ${binary} is missing (npm ci installs it)`);
+/**
+ * Sends a 4 MiB unary call without a token, from a request stream that gives
+ * 64 KiB and then waits until the whole answer has come (or, on a runtime
+ * that reads the whole body first, 5 seconds). Resolves to the answer and the
+ * bytes the stream had given when it came.
+ */
+async function hugeUnaryCall(baseUrl: string, contentType: string) {
+  const total = 4 * 1024 * 1024;
+  const stallAt = 64 * 1024;
+  const chunk = new Uint8Array(16 * 1024);
+  let pulled = 0;
+  let release = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const fallback = setTimeout(release, 5_000);
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (pulled >= stallAt) {
+          await released;
+        }
+        if (pulled >= total) {
+          controller.close();
+          return;
+        }
+        pulled += chunk.length;
+        controller.enqueue(chunk.slice());
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  const abort = new AbortController();
+  try {
+    const res = await fetch(`${baseUrl}/demo.v1.DemoService/WhoAmI`, {
+      method: "POST",
+      headers: { "content-type": contentType },
+      body,
+      duplex: "half",
+      signal: abort.signal,
+    } as RequestInit);
+    // The whole answer is read while the request stream waits: once it goes on,
+    // a runtime may reset the connection it has answered, and the answer with it.
+    const text = await res.text();
+    return { pulledAtAnswer: pulled, stallAt, status: res.status, headers: res.headers, text };
+  } finally {
+    clearTimeout(fallback);
+    abort.abort();
+    release();
   }
-  describe(`the edge example on ${runtime.name}`, {
-    skip: missing && process.env.CI !== "true",
-  }, () => {
-    let work: string;
-    let child: ChildProcess | undefined;
-    let baseUrl: string;
-    let privateKey: CryptoKey;
+}
+
+for (const runtime of edgeRuntimes) {
+  describe(`the edge example on ${runtime.name}`, { skip: skipUnlessInstalled(runtime) }, () => {
+    let key: TestKey;
+    let forger: TestKey;
+    let jwks: Awaited<ReturnType<typeof startJwks>>;
+    let server: EdgeServer;
+    const clients = new Map<string, Client<typeof DemoService>>();
 
     before(async () => {
-      work = await mkdtemp(join(tmpdir(), `connect-jwt-${runtime.name}-`));
-      const keys = await generateKeyPair("ES256", { extractable: true });
-      privateKey = keys.privateKey;
-      const file = join(work, "server.js");
-      await bundle(runtime.entry, file);
-      const server = serve(binary, runtime.args(file), {
-        JWT_PUBLIC_KEY: await exportSPKI(keys.publicKey),
+      key = await generateTestKey("ES256");
+      forger = await generateTestKey("ES256", key.kid);
+      jwks = await startJwks(key);
+      // One server for the whole suite, keys from jwksUrl: the first calls fetch them.
+      server = await runtime.start({
+        JWT_JWKS_URL: jwks.url,
         JWT_ALGORITHM: "ES256",
         JWT_ISSUER: issuer,
         JWT_AUDIENCE: audience,
       });
-      child = server.child;
-      baseUrl = await server.listening;
+      for (const protocol of edgeProtocols) {
+        clients.set(protocol.name, createClient(DemoService, protocol.transport(server.baseUrl)));
+      }
     });
     after(async () => {
-      child?.removeAllListeners("exit");
-      child?.kill();
-      await rm(work, { recursive: true, force: true });
+      await server?.stop();
+      jwks?.server.close();
+    });
+    const client = (protocol: string) => clients.get(protocol) as Client<typeof DemoService>;
+
+    // First, while the isolate has no key yet.
+    test("keys from jwksUrl: 20 concurrent calls with 20 new tokens fetch the JWKS once", async () => {
+      assert.equal(jwks.fetches(), 0);
+      const calls = Array.from({ length: 20 }, async (_, i) => {
+        const token = await mint(key, { claims: { sub: `caller-${i}` } });
+        const protocol = edgeProtocols[i % edgeProtocols.length]?.name ?? "connect";
+        return (await callAs(client(protocol), "unary", token)).subject;
+      });
+      assert.deepEqual(
+        await Promise.all(calls),
+        Array.from({ length: 20 }, (_, i) => `caller-${i}`),
+      );
+      assert.equal(jwks.fetches(), 1);
     });
 
-    const sign = (expiresIn: number) => {
-      const now = Math.floor(Date.now() / 1000);
-      return new SignJWT({ sub: `on-${runtime.name}` })
-        .setProtectedHeader({ alg: "ES256" })
-        .setIssuer(issuer)
-        .setAudience(audience)
-        .setIssuedAt(now - 600)
-        .setExpirationTime(now + expiresIn)
-        .sign(privateKey);
-    };
+    for (const protocol of edgeProtocols) {
+      describe(protocol.name, () => {
+        for (const kind of ["unary", "server-streaming"] as const) {
+          test(`${kind}: a valid token is admitted, its claims in the handler`, async () => {
+            const sub = `${runtime.name}-${protocol.name}-${kind}`;
+            const token = await mint(key, { claims: { sub, tenant: "t-edge" } });
+            const seen = await callAs(client(protocol.name), kind, token);
+            assert.equal(seen.subject, sub);
+            if (seen.claims !== undefined) {
+              assert.equal(seen.claims.iss, issuer);
+              assert.equal(seen.claims.aud, audience);
+              assert.equal(seen.claims.tenant, "t-edge");
+            }
+          });
 
-    test("a valid token is admitted", async () => {
-      const { status, body } = await whoAmI(baseUrl, await sign(300));
-      assert.equal(status, 200);
-      assert.deepEqual(body, { subject: `on-${runtime.name}`, issuer });
+          for (const refusal of refusals) {
+            test(`${kind}: ${refusal.name} is refused with the failure code and a challenge`, async () => {
+              const token = await refusal.token(key, forger);
+              await assert.rejects(callAs(client(protocol.name), kind, token), (err) => {
+                const error = ConnectError.from(err);
+                assert.equal(error.code, Code.PermissionDenied);
+                assert.equal(error.rawMessage, refusal.message);
+                assert.equal(error.metadata.get("www-authenticate"), refusal.challenge);
+                return true;
+              });
+            });
+          }
+        }
+
+        test("a public method answers without a token", async () => {
+          const res = await client(protocol.name).ping({ text: "hi" }, { timeoutMs: 10_000 });
+          assert.equal(res.text, "hi");
+          assert.equal(res.subject, "");
+        });
+      });
+    }
+
+    // Bun, Deno and workerd hand the handler a body they have not read yet,
+    // so the gate answers while the request stream still waits at 64 KiB.
+    test("the request gate refuses a 4 MiB unary call before its body is read", async () => {
+      const connect = await hugeUnaryCall(server.baseUrl, "application/proto");
+      assert.equal(connect.status, 403);
+      assert.equal(connect.headers.get("www-authenticate"), "Bearer");
+      assert.equal(JSON.parse(connect.text).message, "missing bearer token");
+      assert.ok(
+        connect.pulledAtAnswer <= connect.stallAt,
+        `Connect: ${connect.pulledAtAnswer} bytes sent before the answer`,
+      );
+
+      const grpcWeb = await hugeUnaryCall(server.baseUrl, "application/grpc-web+proto");
+      assert.equal(grpcWeb.status, 200);
+      assert.match(grpcWeb.text, /grpc-status: ?7\r\n/);
+      assert.match(grpcWeb.text, /www-authenticate: ?Bearer\r\n/);
+      assert.ok(
+        grpcWeb.pulledAtAnswer <= grpcWeb.stallAt,
+        `gRPC-Web: ${grpcWeb.pulledAtAnswer} bytes sent before the answer`,
+      );
     });
 
-    test("no token is refused with the failure code and a Bearer challenge", async () => {
-      const { status, challenge, body } = await whoAmI(baseUrl);
-      assert.equal(status, 403);
-      assert.equal(body.code, "permission_denied");
-      assert.equal(body.message, "missing bearer token");
-      assert.equal(challenge, "Bearer");
+    // The cheapest setup for short-lived isolates: the key inline, nothing to fetch.
+    test("a key inline (PEM in JWT_PUBLIC_KEY): admitted and refused without any fetch", async () => {
+      const inline = await runtime.start({
+        JWT_PUBLIC_KEY: key.publicPem,
+        JWT_ALGORITHM: "ES256",
+        JWT_ISSUER: issuer,
+        JWT_AUDIENCE: audience,
+      });
+      try {
+        const fetchesBefore = jwks.fetches();
+        const inlineClient = createClient(
+          DemoService,
+          createConnectTransport({ baseUrl: inline.baseUrl }),
+        );
+        const seen = await callAs(
+          inlineClient,
+          "unary",
+          await mint(key, { claims: { sub: "inline" } }),
+        );
+        assert.equal(seen.subject, "inline");
+        await assert.rejects(callAs(inlineClient, "unary", await mint(forger)), (err) => {
+          assert.equal(ConnectError.from(err).rawMessage, "invalid token");
+          return true;
+        });
+        assert.equal(jwks.fetches(), fetchesBefore);
+      } finally {
+        await inline.stop();
+      }
     });
 
-    test("an expired token is refused as an invalid token", async () => {
-      const { status, challenge, body } = await whoAmI(baseUrl, await sign(-120));
-      assert.equal(status, 403);
-      assert.equal(body.code, "permission_denied");
-      assert.equal(body.message, "token expired");
-      assert.match(challenge ?? "", /^Bearer error="invalid_token"/);
+    // Last: the keys stayed in the isolate for every call above.
+    test("after every call above, the JWKS was still fetched once", () => {
+      assert.equal(jwks.fetches(), 1);
     });
   });
 }
