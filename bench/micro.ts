@@ -21,11 +21,14 @@ import {
 } from "@connectrpc/connect";
 import {
   createJwtAuth,
+  type DpopReplayStore,
   type JwtAuthOptions,
   memoryReplayStore,
   parseBearerToken,
 } from "connect-jwt";
+import { redisReplayStore } from "connect-jwt/redis";
 import { importSPKI, jwtVerify } from "jose";
+import { createClient } from "redis";
 import { Bench } from "tinybench";
 import { DemoService, WhoAmIRequestSchema, WhoAmIResponseSchema } from "../gen/demo/v1/demo_pb.js";
 import { boundToken, dpopClient, dpopOrigin, proof } from "./dpop.js";
@@ -41,9 +44,11 @@ import {
   validClaims,
 } from "./keys.js";
 import { pinThisProcess } from "./processes.js";
+import { startRedis } from "./redis.js";
 import { runLine, writeSection } from "./results-file.js";
 import { measureRow, renderScaling, type ScalingResult } from "./scaling.js";
 import { cachedTokenRows, issuerRows, keyRows, methodRows } from "./scaling-rows.js";
+import { formatSpread, spread } from "./stats.js";
 
 pinThisProcess();
 const { values } = parseArgs({
@@ -269,7 +274,63 @@ for (const alg of algs) {
   });
 }
 
-// 5. How a call's cost grows with the work around it.
+// 5. DPoP with the Redis replay store against the in-memory one: calls per
+// second through the request gate with 32 calls in flight (so that Redis's
+// round trip overlaps, as on a server under load), the two stores taking
+// turns round by round.
+const replayStoreRatios: number[] = [];
+{
+  const redis = await startRedis();
+  const client = createClient({ socket: { host: "127.0.0.1", port: redis.port } });
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    const dpopKey = dpopClient();
+    const token = boundToken(signEs, dpopKey, 1);
+    const authWith = (replayStore: DpopReplayStore) =>
+      createJwtAuth(options(es, { dpop: { origins: [dpopOrigin], replayStore } }));
+    const memory = authWith(memoryReplayStore());
+    const shared = authWith(redisReplayStore({ client }));
+    const callsPerRound = quick ? 500 : 2000;
+    const roundsHere = quick ? 2 : 10;
+    let n = 0;
+    /** Calls per second of `calls` DPoP calls, 32 in flight, each with a new proof. */
+    async function callsPerSecond(auth: ReturnType<typeof createJwtAuth>): Promise<number> {
+      const proofs = Array.from({ length: callsPerRound }, () => proof(dpopKey, token, n++));
+      await auth.requestGate(
+        context({ authorization: `DPoP ${token}`, dpop: proof(dpopKey, token, n++) }),
+      );
+      const started = performance.now();
+      let next = 0;
+      const lane = async () => {
+        while (next < proofs.length) {
+          const dpop = proofs[next++] as string;
+          await auth.requestGate(context({ authorization: `DPoP ${token}`, dpop }));
+        }
+      };
+      await Promise.all(Array.from({ length: 32 }, lane));
+      return callsPerRound / ((performance.now() - started) / 1000);
+    }
+    for (let round = 0; round < roundsHere; round++) {
+      const rates = new Map<unknown, number>();
+      for (const auth of round % 2 === 0 ? [memory, shared] : [shared, memory]) {
+        rates.set(auth, await callsPerSecond(auth));
+      }
+      replayStoreRatios.push((rates.get(shared) ?? 0) / (rates.get(memory) ?? 1));
+    }
+    console.log(`${replayStoreLine()}`);
+  } finally {
+    client.destroy();
+    await redis.stop();
+  }
+}
+
+/** The Redis replay store's ratio to the in-memory one, as a line of the results. */
+function replayStoreLine(): string {
+  return `DPoP with \`redisReplayStore\` against \`memoryReplayStore\`, calls per second through the request gate, 32 in flight, ${replayStoreRatios.length} rounds: ${formatSpread(spread(replayStoreRatios), 3)} (bar ≥ 0.9).`;
+}
+
+// 6. How a call's cost grows with the work around it.
 const scaling: ScalingResult[] = [];
 if (!values.json) {
   // Each dimension is built, measured and let go before the next, and the
@@ -321,6 +382,8 @@ if (write) {
       (m) =>
         `| ${m.group} | ${m.name} | ${m.meanUs.toFixed(2)} | ${m.p50Us.toFixed(2)} | ${m.p99Us.toFixed(2)} |`,
     ),
+    "",
+    replayStoreLine(),
     "",
     "### How a call's cost grows with the work around it",
     "",
