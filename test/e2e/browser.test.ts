@@ -120,7 +120,10 @@ describe("the demo in Chromium", { skip: chromiumSkip(), timeout: 120_000 }, () 
         assert.match(status.text, /without a token: refused with permission_denied/);
         assert.equal(await text(page, "#error-code"), "permission_denied");
         assert.equal(await text(page, "#error-message"), "missing bearer token");
-        assert.equal(await text(page, "#www-authenticate"), "Bearer");
+        assert.equal(
+          await text(page, "#www-authenticate"),
+          'Bearer, DPoP algs="ES256 EdDSA PS256 RS256"',
+        );
       }
       assert.equal((await callFrom(page, "ping-connect")).state, "ok", "Ping is public");
       assert.match(await text(page, "#result-subject"), /^\(none/);
@@ -321,7 +324,7 @@ describe("the demo in Chromium", { skip: chromiumSkip(), timeout: 120_000 }, () 
             ok: false,
             code: Code.PermissionDenied,
             message: "missing bearer token",
-            wwwAuthenticate: "Bearer",
+            wwwAuthenticate: 'Bearer, DPoP algs="ES256 EdDSA PS256 RS256"',
           });
           assert.deepEqual(await call({ protocol, method: "ListNotes", token: withoutScope }), {
             ok: false,
