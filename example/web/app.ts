@@ -1,12 +1,22 @@
 // The demo page: get a token, call DemoService from the browser over the
-// Connect protocol or gRPC-Web with connect-jwt's bearerAuth interceptor, and
-// show what the server answered. Tokens never go to the console.
+// Connect protocol or gRPC-Web with connect-jwt's bearerAuth interceptor (or
+// dpopAuth, for a token bound to this browser's key), and show what the
+// server answered. Tokens never go to the console.
 import { ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
-import { bearerAuth } from "../../src/client/index.js";
+import { bearerAuth, dpopAuth } from "../../src/client/index.js";
+import {
+  type BrowserKey,
+  createBrowserKey,
+  recordWhoAmI,
+  type SentCall,
+  sendAgain,
+  tamperProofs,
+  tokenRequestProof,
+} from "./dpop.js";
 import { isCompactJws, requestToken, summarize, tamper } from "./token.js";
-import { byId, fitHeight, showCall } from "./view.js";
+import { byId, el, fitHeight, showCall } from "./view.js";
 
 type Protocol = "connect" | "grpcweb";
 type Method = "ping" | "whoami" | "listnotes";
@@ -25,13 +35,41 @@ const sendNames: Record<Send, string> = {
 };
 
 let token: string | undefined;
+/** The key the token is bound to (DPoP), if it is. */
+let boundKey: BrowserKey | undefined;
+/** The last WhoAmI call made with the bound token, to send again. */
+let lastWhoAmI: SentCall | undefined;
 /** The call under way; a new call aborts it. */
 let current: AbortController | undefined;
 
-function transport(protocol: Protocol, sent: string | undefined): Transport {
-  const interceptors: Interceptor[] = sent === undefined ? [] : [bearerAuth(sent)];
+/**
+ * transport sends `sent` as a bearer token, or, when the token is bound to
+ * this browser's key, through dpopAuth; `tamperedProof` alters its proofs.
+ */
+function transport(protocol: Protocol, sent: string | undefined, tamperedProof = false): Transport {
+  const interceptors: Interceptor[] =
+    sent === undefined
+      ? []
+      : boundKey === undefined
+        ? [bearerAuth(sent)]
+        : [
+            dpopAuth(sent, { keyPair: boundKey.keyPair }),
+            // After dpopAuth, so that they see (and change) the proof it made.
+            recordWhoAmI((call) => {
+              lastWhoAmI = call;
+            }),
+            ...(tamperedProof ? [tamperProofs] : []),
+          ];
   const options = { baseUrl: location.origin, interceptors };
   return protocol === "connect" ? createConnectTransport(options) : createGrpcWebTransport(options);
+}
+
+/** startCall aborts the call under way and shows `title` as the new one. */
+function startCall(title: string) {
+  current?.abort();
+  const controller = new AbortController();
+  current = controller;
+  return { controller, view: showCall(title) };
 }
 
 function selectedSend(): Send {
@@ -41,12 +79,10 @@ function selectedSend(): Send {
 }
 
 async function call(method: Method, protocol: Protocol): Promise<void> {
-  current?.abort();
-  const controller = new AbortController();
-  current = controller;
   const send = selectedSend();
-  const view = showCall(
-    `${methodNames[method]} over ${protocolNames[protocol]}, ${sendNames[send]}`,
+  const scheme = boundKey !== undefined && send !== "none" ? " (DPoP)" : "";
+  const { controller, view } = startCall(
+    `${methodNames[method]} over ${protocolNames[protocol]}, ${sendNames[send]}${scheme}`,
   );
   if (send !== "none" && token === undefined) {
     view.notSent("Get a token first, or choose to send no token.");
@@ -79,16 +115,80 @@ async function call(method: Method, protocol: Protocol): Promise<void> {
   }
 }
 
+/**
+ * replayProof sends the proof of the last WhoAmI call again, with a plain
+ * fetch: the server must refuse it. tamperedProof calls WhoAmI with a new
+ * proof that has one character changed: refused too.
+ */
+async function replayProof(): Promise<void> {
+  const { controller, view } = startCall("WhoAmI over Connect, the last WhoAmI proof sent again");
+  if (lastWhoAmI === undefined) {
+    view.notSent("Call WhoAmI with the token first: its proof is the one sent again.");
+    return;
+  }
+  try {
+    const answer = await sendAgain(lastWhoAmI, controller.signal);
+    if (answer instanceof ConnectError) {
+      view.failed(answer);
+    } else {
+      view.whoAmI(answer);
+      view.succeeded();
+    }
+  } catch (err) {
+    if (!controller.signal.aborted) {
+      view.failed(ConnectError.from(err));
+    }
+  }
+}
+
+async function tamperedProof(): Promise<void> {
+  const { controller, view } = startCall("WhoAmI over Connect, with a tampered proof (DPoP)");
+  if (token === undefined) {
+    view.notSent("Get a token first.");
+    return;
+  }
+  try {
+    const client = createClient(DemoService, transport("connect", token, true));
+    view.whoAmI(await client.whoAmI({}, { signal: controller.signal }));
+    view.succeeded();
+  } catch (err) {
+    if (!controller.signal.aborted) {
+      view.failed(ConnectError.from(err));
+    }
+  }
+}
+
+/** Shows the key the token is bound to, and that the page cannot export it. */
+function showKey(key: BrowserKey | undefined): void {
+  boundKey = key;
+  lastWhoAmI = undefined;
+  const view = byId("dpop-view", HTMLDivElement);
+  view.hidden = key === undefined;
+  if (key === undefined) {
+    return;
+  }
+  const status = byId("dpop-key", HTMLParagraphElement);
+  status.dataset.extractable = String(key.extractable);
+  status.dataset.export = key.exportRefused ? "refused" : "allowed";
+  status.replaceChildren(
+    "Bound to this browser's ES256 key ",
+    el("code", { className: "thumbprint" }, key.thumbprint),
+    `. Its private key is ${key.extractable ? "extractable" : "not extractable"}: `,
+    key.exportRefused ? "exportKey refused to hand it out." : "exportKey handed it out.",
+  );
+}
+
 /** Shows the token at hand and what it claims (as the token says: the server judges). */
-function showToken(value: string): void {
+function showToken(value: string, key?: BrowserKey): void {
   token = value;
-  const { subject, scopes, expiresAt } = summarize(value);
+  showKey(key);
+  const { subject, scopes, expiresAt, boundTo } = summarize(value);
   const expires =
     expiresAt === undefined
       ? "no expiry"
       : `expires ${new Date(expiresAt * 1000).toLocaleString()}`;
   byId("token-status", HTMLParagraphElement).textContent =
-    `Token for ${subject ?? "(no subject)"}, scopes ${scopes.join(" ") || "(none)"}, ${expires}.`;
+    `Token for ${subject ?? "(no subject)"}, scopes ${scopes.join(" ") || "(none)"}, ${expires}${boundTo === undefined ? "" : ", DPoP-bound (cnf.jkt)"}.`;
   const box = byId("token", HTMLTextAreaElement);
   box.value = value;
   byId("token-view", HTMLDivElement).hidden = false;
@@ -109,12 +209,23 @@ function setUpTokenForms(): void {
     const scopes = [...mintForm.querySelectorAll<HTMLInputElement>('input[name="scope"]:checked')];
     const button = byId("get-token", HTMLButtonElement);
     button.disabled = true;
-    requestToken({
+    const request = {
       sub: byId("subject", HTMLInputElement).value,
       scope: scopes.map((input) => input.value).join(" "),
       ttl: byId("ttl", HTMLInputElement).valueAsNumber,
-    })
-      .then(showToken, (err: unknown) =>
+    };
+    // With the DPoP switch on: a new key, and a token request that proves it holds it.
+    const bind = byId("dpop", HTMLInputElement).checked;
+    (async () => {
+      if (!bind) {
+        showToken(await requestToken(request));
+        return;
+      }
+      const key = await createBrowserKey();
+      const proof = await tokenRequestProof(key.keyPair, `${location.origin}/demo/token`);
+      showToken(await requestToken(request, proof), key);
+    })()
+      .catch((err: unknown) =>
         showTokenError(`No token: ${err instanceof Error ? err.message : String(err)}`),
       )
       .finally(() => {
@@ -136,6 +247,12 @@ function setUpTokenForms(): void {
 }
 
 function setUpCalls(): void {
+  byId("replay-proof", HTMLButtonElement).addEventListener("click", () => {
+    void replayProof();
+  });
+  byId("tamper-proof", HTMLButtonElement).addEventListener("click", () => {
+    void tamperedProof();
+  });
   for (const method of Object.keys(methodNames) as Method[]) {
     for (const protocol of Object.keys(protocolNames) as Protocol[]) {
       byId(`${method}-${protocol}`, HTMLButtonElement).addEventListener("click", () => {
