@@ -209,7 +209,10 @@ describe("demo server", () => {
     });
     assert.equal(res.status, 403);
     // The demo accepts DPoP beside Bearer: both schemes are offered.
-    assert.equal(res.headers.get("www-authenticate"), 'Bearer, DPoP algs="ES256 EdDSA PS256 RS256"');
+    assert.equal(
+      res.headers.get("www-authenticate"),
+      'Bearer, DPoP algs="ES256 EdDSA PS256 RS256"',
+    );
     assert.equal(res.headers.get("access-control-allow-origin"), "https://app.example");
     const exposed = (res.headers.get("access-control-expose-headers") ?? "").split(", ");
     assert.deepEqual(exposed, [...corsExposedHeaders]);
