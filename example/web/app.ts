@@ -15,8 +15,9 @@ import {
   tamperProofs,
   tokenRequestProof,
 } from "./dpop.js";
+import { showKey } from "./dpop-view.js";
 import { isCompactJws, requestToken, summarize, tamper } from "./token.js";
-import { byId, el, fitHeight, showCall } from "./view.js";
+import { byId, fitHeight, type ResultView, showCall } from "./view.js";
 
 type Protocol = "connect" | "grpcweb";
 type Method = "ping" | "whoami" | "listnotes";
@@ -64,12 +65,25 @@ function transport(protocol: Protocol, sent: string | undefined, tamperedProof =
   return protocol === "connect" ? createConnectTransport(options) : createGrpcWebTransport(options);
 }
 
-/** startCall aborts the call under way and shows `title` as the new one. */
-function startCall(title: string) {
+/**
+ * runCall aborts the call under way, shows `title` as the new one, and runs
+ * `work`, which shows the answer; a failure shows as the refusal it is.
+ */
+async function runCall(
+  title: string,
+  work: (view: ResultView, signal: AbortSignal) => Promise<void>,
+): Promise<void> {
   current?.abort();
   const controller = new AbortController();
   current = controller;
-  return { controller, view: showCall(title) };
+  const view = showCall(title);
+  try {
+    await work(view, controller.signal);
+  } catch (err) {
+    if (!controller.signal.aborted) {
+      view.failed(ConnectError.from(err));
+    }
+  }
 }
 
 function selectedSend(): Send {
@@ -78,20 +92,18 @@ function selectedSend(): Send {
   return value === "none" || value === "tampered" ? value : "token";
 }
 
-async function call(method: Method, protocol: Protocol): Promise<void> {
+function call(method: Method, protocol: Protocol): Promise<void> {
   const send = selectedSend();
   const scheme = boundKey !== undefined && send !== "none" ? " (DPoP)" : "";
-  const { controller, view } = startCall(
-    `${methodNames[method]} over ${protocolNames[protocol]}, ${sendNames[send]}${scheme}`,
-  );
-  if (send !== "none" && token === undefined) {
-    view.notSent("Get a token first, or choose to send no token.");
-    return;
-  }
-  try {
+  const title = `${methodNames[method]} over ${protocolNames[protocol]}, ${sendNames[send]}${scheme}`;
+  return runCall(title, async (view, signal) => {
+    if (send !== "none" && token === undefined) {
+      view.notSent("Get a token first, or choose to send no token.");
+      return;
+    }
     const sent = send === "none" ? undefined : send === "tampered" ? tamper(token ?? "") : token;
     const client = createClient(DemoService, transport(protocol, sent));
-    const options = { signal: controller.signal };
+    const options = { signal };
     switch (method) {
       case "ping":
         view.ping(await client.ping({ text: "hello" }, options));
@@ -108,79 +120,44 @@ async function call(method: Method, protocol: Protocol): Promise<void> {
       }
     }
     view.succeeded();
-  } catch (err) {
-    if (!controller.signal.aborted) {
-      view.failed(ConnectError.from(err));
-    }
-  }
+  });
 }
 
-/**
- * replayProof sends the proof of the last WhoAmI call again, with a plain
- * fetch: the server must refuse it. tamperedProof calls WhoAmI with a new
- * proof that has one character changed: refused too.
- */
-async function replayProof(): Promise<void> {
-  const { controller, view } = startCall("WhoAmI over Connect, the last WhoAmI proof sent again");
-  if (lastWhoAmI === undefined) {
-    view.notSent("Call WhoAmI with the token first: its proof is the one sent again.");
-    return;
-  }
-  try {
-    const answer = await sendAgain(lastWhoAmI, controller.signal);
+/** Sends the proof of the last admitted WhoAmI call again, with a plain fetch: refused. */
+function replayProof(): Promise<void> {
+  return runCall("WhoAmI over Connect, the last WhoAmI proof sent again", async (view, signal) => {
+    if (lastWhoAmI === undefined) {
+      view.notSent("Call WhoAmI with the token first: its proof is the one sent again.");
+      return;
+    }
+    const answer = await sendAgain(lastWhoAmI, signal);
     if (answer instanceof ConnectError) {
       view.failed(answer);
-    } else {
-      view.whoAmI(answer);
-      view.succeeded();
+      return;
     }
-  } catch (err) {
-    if (!controller.signal.aborted) {
-      view.failed(ConnectError.from(err));
-    }
-  }
-}
-
-async function tamperedProof(): Promise<void> {
-  const { controller, view } = startCall("WhoAmI over Connect, with a tampered proof (DPoP)");
-  if (token === undefined) {
-    view.notSent("Get a token first.");
-    return;
-  }
-  try {
-    const client = createClient(DemoService, transport("connect", token, true));
-    view.whoAmI(await client.whoAmI({}, { signal: controller.signal }));
+    view.whoAmI(answer);
     view.succeeded();
-  } catch (err) {
-    if (!controller.signal.aborted) {
-      view.failed(ConnectError.from(err));
-    }
-  }
+  });
 }
 
-/** Shows the key the token is bound to, and that the page cannot export it. */
-function showKey(key: BrowserKey | undefined): void {
-  boundKey = key;
-  lastWhoAmI = undefined;
-  const view = byId("dpop-view", HTMLDivElement);
-  view.hidden = key === undefined;
-  if (key === undefined) {
-    return;
-  }
-  const status = byId("dpop-key", HTMLParagraphElement);
-  status.dataset.extractable = String(key.extractable);
-  status.dataset.export = key.exportRefused ? "refused" : "allowed";
-  status.replaceChildren(
-    "Bound to this browser's ES256 key ",
-    el("code", { className: "thumbprint" }, key.thumbprint),
-    `. Its private key is ${key.extractable ? "extractable" : "not extractable"}: `,
-    key.exportRefused ? "exportKey refused to hand it out." : "exportKey handed it out.",
-  );
+/** Calls WhoAmI with a new proof that has one character changed: refused too. */
+function tamperedProof(): Promise<void> {
+  return runCall("WhoAmI over Connect, with a tampered proof (DPoP)", async (view, signal) => {
+    if (token === undefined) {
+      view.notSent("Get a token first.");
+      return;
+    }
+    const client = createClient(DemoService, transport("connect", token, true));
+    view.whoAmI(await client.whoAmI({}, { signal }));
+    view.succeeded();
+  });
 }
 
 /** Shows the token at hand and what it claims (as the token says: the server judges). */
 function showToken(value: string, key?: BrowserKey): void {
   token = value;
+  boundKey = key;
+  lastWhoAmI = undefined;
   showKey(key);
   const { subject, scopes, expiresAt, boundTo } = summarize(value);
   const expires =
