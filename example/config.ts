@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { parseCorsOrigins } from "./cors.js";
+import { parsePublicOrigins } from "./public-origins.js";
 
 /** The `aud` of the embedded issuer's tokens, and the default audience with `JWT_ISSUER_URL`. */
 export const demoAudience = "connect-jwt-demo";
@@ -19,6 +20,8 @@ export interface ServerConfig {
   readonly host: string;
   readonly port: number;
   readonly corsOrigins: "*" | string[];
+  /** `PUBLIC_ORIGIN`: the origins clients call the demo as; unset: the address it listens on. */
+  readonly publicOrigins: string[] | undefined;
   /** Set when the `JWT_*` variables ask for an external issuer. */
   readonly external: ExternalIssuer | undefined;
   /** `REDIS_URL`: keep the revocation list in this Redis, shared by the demos that use it. */
@@ -36,8 +39,9 @@ export const externalIssuerVariables = [
 /**
  * readConfig reads `HOST` (default 127.0.0.1), `PORT` (default 8080; 0 picks
  * a free port), `CORS_ORIGINS` (comma-separated; default any origin),
- * `REDIS_URL` (a `redis://` or `rediss://` URL; default: revocations in
- * memory) and the external issuer variables:
+ * `REDIS_URL` (a `redis://` or `rediss://` URL; default: revocations and
+ * used DPoP proofs in memory), `PUBLIC_ORIGIN` (comma-separated; the origins
+ * DPoP proofs name) and the external issuer variables:
  *
  * - `JWT_ISSUER_URL` (OIDC discovery), with `JWT_AUDIENCE` (default
  *   `connect-jwt-demo`);
@@ -56,6 +60,7 @@ export function readConfig(env: Readonly<Record<string, string | undefined>>): S
     host: env.HOST?.trim() || "127.0.0.1",
     port,
     corsOrigins: parseCorsOrigins(env.CORS_ORIGINS),
+    publicOrigins: parsePublicOrigins(env.PUBLIC_ORIGIN),
     external: readExternalIssuer(env),
     redisUrl: readRedisUrl(env.REDIS_URL?.trim() || undefined),
   };
@@ -145,8 +150,8 @@ export const usage = `usage: npm start -- [--tls] [--cert <file> --key <file>]
                                 made at start (ALPN h2 and http/1.1 on one port)
   --cert <file> --key <file>    HTTPS with this PEM certificate (chain) and key
 
-Environment: HOST, PORT, CORS_ORIGINS, REDIS_URL, JWT_ISSUER_URL, JWT_JWKS_URL, JWT_ISSUER,
-JWT_AUDIENCE.
+Environment: HOST, PORT, CORS_ORIGINS, REDIS_URL, PUBLIC_ORIGIN, JWT_ISSUER_URL, JWT_JWKS_URL,
+JWT_ISSUER, JWT_AUDIENCE.
 `;
 
 /**

@@ -15,11 +15,13 @@ export interface CorsOptions {
 }
 
 /**
- * The request headers a browser may send: `Authorization` for the bearer
- * token, and what the Connect, gRPC-Web and gRPC protocols use.
+ * The request headers a browser may send: `Authorization` for the token,
+ * `DPoP` for the proof of a DPoP-bound one, and what the Connect, gRPC-Web
+ * and gRPC protocols use.
  */
 export const corsAllowedHeaders = [
   "Authorization",
+  "DPoP",
   "Content-Type",
   "Connect-Protocol-Version",
   "Connect-Timeout-Ms",
@@ -30,10 +32,12 @@ export const corsAllowedHeaders = [
 
 /**
  * The response headers a browser lets scripts read: the challenge of a refused
- * call, and the gRPC-Web status (sent as headers when a call fails at once).
+ * call, the nonce for the next DPoP proof, and the gRPC-Web status (sent as
+ * headers when a call fails at once).
  */
 export const corsExposedHeaders = [
   "WWW-Authenticate",
+  "DPoP-Nonce",
   "Grpc-Status",
   "Grpc-Message",
   "Grpc-Status-Details-Bin",

@@ -12,14 +12,21 @@ import { openTelemetry } from "../src/otel/index.js";
 import { demoAudience, type ExternalIssuer } from "./config.js";
 import { withCors } from "./cors.js";
 import { publicMethods, routes } from "./demo-service.js";
-import { createDevIssuer, type DevIssuer, type TokenRequest } from "./dev-issuer.js";
+import {
+  createDevIssuer,
+  type DevIssuer,
+  type TokenBinding,
+  type TokenRequest,
+} from "./dev-issuer.js";
 import { sendJson } from "./http-io.js";
-import { type Endpoint, issuerEndpoints } from "./issuer-endpoints.js";
+import { type Endpoint, issuerEndpoints, issuerPaths } from "./issuer-endpoints.js";
 import { type DualHandler, listenCleartext } from "./listen.js";
 import { listenTls } from "./listen-tls.js";
 import { demoMetrics } from "./metrics-endpoint.js";
+import { listeningOrigins } from "./public-origins.js";
 import { type DemoRevocations, demoRevocations } from "./revocations.js";
 import { revokeEndpoint } from "./revoke-endpoint.js";
+import { createTokenProofs } from "./token-proof.js";
 import { webPage } from "./web-page.js";
 import type { TlsCredentials } from "./x509.js";
 
@@ -53,6 +60,12 @@ export interface DemoOptions {
    * every demo given the same one. Default: in this process's memory.
    */
   redisUrl?: string;
+  /**
+   * The origins clients call the server as (`PUBLIC_ORIGIN`), which DPoP
+   * proofs name in `htu`. Default: the address it listens on, as
+   * `127.0.0.1` and `localhost`.
+   */
+  publicOrigins?: readonly string[];
 }
 
 /** Demo is a running demo server. */
@@ -67,11 +80,14 @@ export interface Demo {
   readonly issuer: DevIssuer | undefined;
   /** Where the revocation list lives: `"redis"` with `redisUrl`, else `"memory"`. */
   readonly revocations: DemoRevocations["kind"];
+  /** The origins DPoP proofs may name in `htu` (see {@link DemoOptions.publicOrigins}). */
+  readonly publicOrigins: readonly string[];
   /**
    * mintToken signs a token as `POST /demo/token` does, without the HTTP round
-   * trip. With an external issuer it rejects: tokens come from that issuer.
+   * trip; with `binding`, a DPoP-bound one. With an external issuer it
+   * rejects: tokens come from that issuer.
    */
-  mintToken(request?: TokenRequest): Promise<string>;
+  mintToken(request?: TokenRequest, binding?: TokenBinding): Promise<string>;
   /**
    * warmUp loads an external issuer's keys now rather than on the first call;
    * it rejects with an AuthError when they cannot be had. The server keeps
@@ -110,6 +126,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     : listenTls((req, res) => handler(req, res), { ...address, ...options.tls }));
   const { external } = options;
   const metrics = demoMetrics();
+  const publicOrigins = [...(options.publicOrigins ?? listeningOrigins(server.url, server.port))];
   let issuer: DevIssuer | undefined;
   let auth: JwtAuth;
   let page: Endpoint;
@@ -124,6 +141,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     auth = createJwtAuth({
       ...keySource(issuer, external),
       publicMethods,
+      // DPoP-bound tokens are accepted beside plain Bearer ones.
+      dpop: { origins: publicOrigins, replayStore: revocations.replayStore },
       telemetry: openTelemetry({ meterProvider: metrics.meterProvider }),
       revocations,
       ...(log === undefined ? {} : { onDenied: (e: DeniedEvent) => log(describe(e)) }),
@@ -136,7 +155,9 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   }
   const list = revocations;
   // Revoking is for the embedded issuer's tokens, beside the endpoint that mints them.
-  const issuing = issuer === undefined ? undefined : issuerEndpoints(issuer);
+  const tokenUrls = publicOrigins.map((origin) => `${origin}${issuerPaths.token}`);
+  const issuing =
+    issuer === undefined ? undefined : issuerEndpoints(issuer, createTokenProofs({ tokenUrls }));
   const revoking = revokeEndpoint(list);
   const endpoints: Endpoint = (req, res, path) =>
     issuing !== undefined && (issuing(req, res, path) || revoking(req, res, path));
@@ -179,10 +200,11 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     port: server.port,
     issuer,
     revocations: list.kind,
-    mintToken: (request) =>
+    publicOrigins,
+    mintToken: (request, binding) =>
       issuer === undefined
         ? Promise.reject(new Error("the demo trusts an external issuer; get tokens from it"))
-        : issuer.mint(request),
+        : issuer.mint(request, binding),
     warmUp: () => auth.warmUp(),
     close() {
       closing ??= (async () => {

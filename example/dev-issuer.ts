@@ -22,8 +22,16 @@ export interface DevIssuer {
   readonly audience: string;
   /** The public key as a JWK, with `kid`, `alg` and `use`. */
   readonly publicJwk: Readonly<JWK>;
-  /** mint signs a token; a bad request throws a {@link TokenRequestError}. */
-  mint(request?: TokenRequest): Promise<string>;
+  /**
+   * mint signs a token; a bad request throws a {@link TokenRequestError}.
+   * With `binding`, the token is bound to that DPoP key (`cnf.jkt`, RFC 9449).
+   */
+  mint(request?: TokenRequest, binding?: TokenBinding): Promise<string>;
+}
+
+/** TokenBinding binds a token to a DPoP key: the RFC 7638 thumbprint of its public JWK. */
+export interface TokenBinding {
+  readonly jkt: string;
 }
 
 /**
@@ -70,10 +78,13 @@ export async function createDevIssuer(options: {
     issuer,
     audience,
     publicJwk,
-    async mint(request = {}) {
+    async mint(request = {}, binding) {
       const { sub, scope, ttl } = checkTokenRequest(request);
       const now = Math.floor(Date.now() / 1000);
-      return new SignJWT(scope === undefined ? {} : { scope })
+      return new SignJWT({
+        ...(scope === undefined ? {} : { scope }),
+        ...(binding === undefined ? {} : { cnf: { jkt: binding.jkt } }),
+      })
         .setProtectedHeader({ alg: "ES256", kid, typ: "JWT" })
         .setIssuer(issuer)
         .setAudience(audience)

@@ -46,6 +46,7 @@ export function homePage(url: string, external?: ExternalIssuer): string {
           `  GET  ${url}${issuerPaths.discovery}`,
           `  GET  ${url}${issuerPaths.jwks}`,
           `  POST ${url}${issuerPaths.token}  {"sub": "alice", "scope": "notes:read", "ttl": 300}`,
+          "       (with a DPoP proof header: a token bound to the proof's key, RFC 9449)",
         ]
       : [
           "Tokens come from an external issuer (this server mints none):",

@@ -1,5 +1,6 @@
 import { checkTokenRequest, type DevIssuer, TokenRequestError } from "./dev-issuer.js";
 import { type AnyRequest, type AnyResponse, readBody, sendJson } from "./http-io.js";
+import { TokenProofError, type TokenProofs, tokenProofAlgorithms } from "./token-proof.js";
 
 /** The paths the embedded issuer answers on. */
 export const issuerPaths = {
@@ -21,8 +22,10 @@ export type Endpoint = (req: AnyRequest, res: AnyResponse, path: string) => bool
  * issuerEndpoints serves what a real issuer publishes (OIDC discovery and the
  * JWKS) plus `POST /demo/token`, which mints a token for anyone who asks: it
  * is for the demo only, which is why the issuer's keys die with the process.
+ * A token request with a `DPoP` proof, checked by `proofs`, gets a token
+ * bound to the proof's key (RFC 9449 §5).
  */
-export function issuerEndpoints(issuer: DevIssuer): Endpoint {
+export function issuerEndpoints(issuer: DevIssuer, proofs: TokenProofs): Endpoint {
   const discovery = {
     issuer: issuer.issuer,
     jwks_uri: `${issuer.issuer}${issuerPaths.jwks}`,
@@ -33,7 +36,8 @@ export function issuerEndpoints(issuer: DevIssuer): Endpoint {
     subject_types_supported: ["public"],
     id_token_signing_alg_values_supported: ["ES256"],
     token_endpoint_auth_methods_supported: ["none"],
-    claims_supported: ["iss", "sub", "aud", "exp", "iat", "jti", "scope"],
+    claims_supported: ["iss", "sub", "aud", "exp", "iat", "jti", "scope", "cnf"],
+    dpop_signing_alg_values_supported: tokenProofAlgorithms,
   };
   const jwks = { keys: [issuer.publicJwk] };
   return (req, res, path) => {
@@ -46,7 +50,7 @@ export function issuerEndpoints(issuer: DevIssuer): Endpoint {
         if (req.method !== "POST") {
           sendJson(res, 405, { error: "use POST" }, { allow: "POST" });
         } else {
-          mintFor(issuer, req, res).catch(() => {
+          mintFor(issuer, proofs, req, res).catch(() => {
             // Signing failed or the client went away; the error stays private.
             if (res.headersSent) {
               res.destroy();
@@ -72,7 +76,7 @@ function serveGet(req: AnyRequest, res: AnyResponse, body: unknown) {
   return true;
 }
 
-async function mintFor(issuer: DevIssuer, req: AnyRequest, res: AnyResponse) {
+async function mintFor(issuer: DevIssuer, proofs: TokenProofs, req: AnyRequest, res: AnyResponse) {
   // Tokens must never sit in a cache (RFC 6749 section 5.1).
   const noStore = { "cache-control": "no-store" };
   const bytes = await readBody(req, maxTokenRequestBytes);
@@ -109,6 +113,23 @@ async function mintFor(issuer: DevIssuer, req: AnyRequest, res: AnyResponse) {
     sendJson(res, 400, { error: err.message }, noStore);
     return;
   }
-  const token = await issuer.mint(request);
-  sendJson(res, 200, { token, token_type: "Bearer", expires_in: request.ttl }, noStore);
+  const proof = req.headers.dpop;
+  if (proof === undefined) {
+    const token = await issuer.mint(request);
+    sendJson(res, 200, { token, token_type: "Bearer", expires_in: request.ttl }, noStore);
+    return;
+  }
+  let jkt: string;
+  try {
+    jkt = await proofs.thumbprintOf(proof);
+  } catch (err) {
+    if (!(err instanceof TokenProofError)) {
+      throw err;
+    }
+    // RFC 9449 §5: an OAuth error; the description is fixed text, never the proof.
+    sendJson(res, err.status, { error: err.error, error_description: err.message }, noStore);
+    return;
+  }
+  const token = await issuer.mint(request, { jkt });
+  sendJson(res, 200, { token, token_type: "DPoP", expires_in: request.ttl }, noStore);
 }

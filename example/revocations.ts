@@ -1,15 +1,23 @@
-// The demo's revocation list: shared through Redis when `REDIS_URL` is set
-// (so that several demo processes refuse what any of them revoked), else in
-// this process's memory. Either way createJwtAuth asks it on every call and
+// The demo's revocation list, and its record of used DPoP proofs: shared
+// through Redis when `REDIS_URL` is set (so that several demo processes refuse
+// what any of them revoked, and a proof replayed to any of them), else in this
+// process's memory. Either way createJwtAuth asks the list on every call and
 // `POST /demo/revoke` adds to it.
 import { createClient } from "redis";
-import type { JwtClaims, Revocations } from "../src/index.js";
-import { redisRevocations } from "../src/redis/index.js";
+import {
+  type DpopReplayStore,
+  type JwtClaims,
+  memoryReplayStore,
+  type Revocations,
+} from "../src/index.js";
+import { redisReplayStore, redisRevocations } from "../src/redis/index.js";
 
 /** DemoRevocations is the list the demo checks and `POST /demo/revoke` adds to. */
 export interface DemoRevocations extends Revocations {
   /** `"redis"` with `REDIS_URL`, else `"memory"`. */
   readonly kind: "redis" | "memory";
+  /** Where used DPoP proofs are recorded: the same Redis, or this process's memory. */
+  readonly replayStore: DpopReplayStore;
   /** Refuses the token with this `jti` until `exp` (seconds since the epoch). */
   revokeToken(token: { jti: string; exp: number }): Promise<void>;
   /** Refuses every token of `sub` issued before now. */
@@ -68,6 +76,7 @@ export async function demoRevocations(redisUrl?: string): Promise<DemoRevocation
   }
   return {
     kind: "redis",
+    replayStore: redisReplayStore({ client }),
     isRevoked: (claims) => list.isRevoked(claims),
     revokeToken: (token) => list.revokeToken(token),
     revokeSubject: (sub) => list.revokeSubject(sub),
@@ -105,6 +114,7 @@ function memoryRevocations(): DemoRevocations {
   };
   return {
     kind: "memory",
+    replayStore: memoryReplayStore({ maxEntries: 100_000 }),
     isRevoked(claims: JwtClaims) {
       const exp = typeof claims.jti === "string" ? tokens.get(claims.jti) : undefined;
       if (exp !== undefined && exp >= nowSec() - 60) {

@@ -40,6 +40,7 @@ try {
     host: config.host,
     port: config.port,
     corsOrigins: config.corsOrigins,
+    ...(config.publicOrigins === undefined ? {} : { publicOrigins: config.publicOrigins }),
     log: (line) => console.log(line),
     ...(config.external === undefined ? {} : { external: config.external }),
     ...(tls === undefined ? {} : { tls: tls.credentials }),

@@ -7,24 +7,29 @@ export interface TokenSummary {
   readonly scopes: readonly string[];
   /** Seconds since the epoch. */
   readonly expiresAt: number | undefined;
+  /** The thumbprint of the DPoP key the token is bound to (`cnf.jkt`), if any. */
+  readonly boundTo: string | undefined;
 }
 
 /** The scopes of the demo, all of which a tampered token claims. */
 export const demoScopes = ["notes:read", "notes:write", "chat"] as const;
 
 /**
- * requestToken asks the embedded issuer for a token (`POST /demo/token`). It
- * rejects with the issuer's own error text (fixed strings that never repeat
- * the input), or the HTTP status.
+ * requestToken asks the embedded issuer for a token (`POST /demo/token`);
+ * with a DPoP proof, for a token bound to the proof's key. It rejects with
+ * the issuer's own error text (fixed strings that never repeat the input),
+ * or the HTTP status.
  */
-export async function requestToken(request: {
-  sub: string;
-  scope: string;
-  ttl: number;
-}): Promise<string> {
+export async function requestToken(
+  request: { sub: string; scope: string; ttl: number },
+  dpopProof?: string,
+): Promise<string> {
   const res = await fetch("/demo/token", {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: {
+      "content-type": "application/json",
+      ...(dpopProof === undefined ? {} : { dpop: dpopProof }),
+    },
     body: JSON.stringify(request),
   });
   const body: unknown = await res.json().catch(() => undefined);
@@ -32,7 +37,8 @@ export async function requestToken(request: {
     typeof body === "object" && body !== null ? (body as Record<string, unknown>)[name] : undefined;
   const token = field("token");
   if (!res.ok || typeof token !== "string") {
-    const error = field("error");
+    // An OAuth error (a refused DPoP proof) says more in error_description.
+    const error = field("error_description") ?? field("error");
     throw new Error(typeof error === "string" ? error : `the issuer answered HTTP ${res.status}`);
   }
   return token;
@@ -46,11 +52,13 @@ export function isCompactJws(text: string): boolean {
 /** summarize reads the subject, scopes and expiry a token claims, without verifying it. */
 export function summarize(token: string): TokenSummary {
   const claims = payloadOf(token) ?? {};
-  const { sub, scope, exp } = claims;
+  const { sub, scope, exp, cnf } = claims;
+  const jkt = typeof cnf === "object" && cnf !== null ? (cnf as { jkt?: unknown }).jkt : undefined;
   return {
     subject: typeof sub === "string" ? sub : undefined,
     scopes: typeof scope === "string" ? scope.split(" ").filter(Boolean) : [],
     expiresAt: typeof exp === "number" ? exp : undefined,
+    boundTo: typeof jkt === "string" ? jkt : undefined,
   };
 }
 

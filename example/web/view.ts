@@ -160,15 +160,22 @@ export function showCall(title: string): ResultView {
   };
 }
 
-/** hintFor explains a refusal in a sentence, from its code and challenge (RFC 6750). */
+/** hintFor explains a refusal in a sentence, from its code and challenge (RFC 6750, RFC 9449). */
 function hintFor(code: Code, challenge: string | null): string {
   if (challenge === null) {
     return code === Code.Unavailable
       ? "The server cannot check tokens right now: its issuer's keys are not loaded."
       : "No challenge: the call failed before authentication was decided, or the browser hid it.";
   }
-  if (challenge === "Bearer") {
+  if (!challenge.includes("error=")) {
+    // "Bearer", or "Bearer, DPoP algs=…" from a server that accepts DPoP too.
     return "No token was sent, and this method needs one.";
+  }
+  if (challenge.includes('error="invalid_dpop_proof"')) {
+    return "The DPoP proof was refused: used before (a replay), altered (its signature no longer fits), too old, or made for another call.";
+  }
+  if (challenge.startsWith("DPoP") && challenge.includes('error="invalid_token"')) {
+    return "The DPoP-bound token was not accepted: tampered, expired, sent as a bearer token, or bound to another key.";
   }
   if (challenge.includes('error="invalid_request"')) {
     return "The Authorization header is malformed.";

@@ -19,6 +19,8 @@ import type {
 
 /** Where the screenshot of the page after a WhoAmI call is saved. */
 const screenshotPath = "/tmp/demo-page.png";
+/** Where the screenshot of the page after a refused replay of a DPoP proof is saved. */
+const dpopScreenshotPath = "/tmp/demo-page-dpop.png";
 
 /** A page and everything it printed to its console. */
 async function openPage(context: BrowserContext, url: string) {
@@ -120,7 +122,10 @@ describe("the demo in Chromium", { skip: chromiumSkip(), timeout: 120_000 }, () 
         assert.match(status.text, /without a token: refused with permission_denied/);
         assert.equal(await text(page, "#error-code"), "permission_denied");
         assert.equal(await text(page, "#error-message"), "missing bearer token");
-        assert.equal(await text(page, "#www-authenticate"), "Bearer");
+        assert.equal(
+          await text(page, "#www-authenticate"),
+          'Bearer, DPoP algs="ES256 EdDSA PS256 RS256"',
+        );
       }
       assert.equal((await callFrom(page, "ping-connect")).state, "ok", "Ping is public");
       assert.match(await text(page, "#result-subject"), /^\(none/);
@@ -164,6 +169,133 @@ describe("the demo in Chromium", { skip: chromiumSkip(), timeout: 120_000 }, () 
       }
     } finally {
       await context.close();
+    }
+  });
+
+  it("the page with DPoP: a non-extractable key, calls admitted, a replayed and a tampered proof refused", async () => {
+    // A demo of its own, to read the reasons of its refusals from its log.
+    const reasons: string[] = [];
+    const bound = await startDemo({ log: (line) => reasons.push(line) });
+    const context = await browser.newContext();
+    try {
+      const { page, consoleLines, errors } = await openPage(context, bound.url);
+      const sent: { url: string; authorization: string; dpop: string | undefined }[] = [];
+      page.on("request", (request) => {
+        const headers = request.headers();
+        if (request.url().includes("/demo.v1.DemoService/") && headers.authorization) {
+          sent.push({
+            url: request.url(),
+            authorization: headers.authorization,
+            dpop: headers.dpop,
+          });
+        }
+      });
+      await page.waitForSelector("body[data-ready=true]");
+      assert.equal(await page.isVisible("#dpop-view"), false, "no key before a bound token");
+      await page.check("#dpop");
+      await page.click("#get-token"); // alice, notes:read
+      await page.waitForSelector("#dpop-view:not([hidden])");
+      const token = await page.inputValue("#token");
+      assert.match(await text(page, "#token-status"), /DPoP-bound \(cnf\.jkt\)/);
+
+      // The key: made with createDpopKeyPair(), its private key out of the page's reach.
+      const key = page.locator("#dpop-key");
+      assert.equal(await key.getAttribute("data-extractable"), "false");
+      assert.equal(await key.getAttribute("data-export"), "refused");
+      assert.match(await text(page, "#dpop-key"), /not extractable: exportKey refused/);
+      const claims = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString());
+      assert.equal(claims.cnf?.jkt, await text(page, "#dpop-key .thumbprint"));
+
+      // Sending a proof again before any call: nothing to send.
+      await page.click("#replay-proof");
+      await page.waitForSelector('#result-status[data-state="not-sent"]');
+
+      // (a) Admitted over both protocols, each call with a new proof.
+      for (const [button, protocol] of [
+        ["whoami-connect", "Connect"],
+        ["whoami-grpcweb", "gRPC-Web"],
+        ["listnotes-grpcweb", "gRPC-Web"],
+      ] as const) {
+        const status = await callFrom(page, button);
+        assert.equal(status.state, "ok", status.text);
+        assert.match(status.text, new RegExp(`over ${protocol}, with the token \\(DPoP\\): OK`));
+      }
+      assert.equal(await page.locator("[data-testid=note]").count(), 3);
+      assert.equal(sent.length, 3);
+      for (const call of sent) {
+        assert.equal(call.authorization, `DPoP ${token}`);
+        assert.match(call.dpop ?? "", /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/);
+      }
+      assert.equal(new Set(sent.map((call) => call.dpop)).size, 3, "a new proof per call");
+      const lastWhoAmI = sent.filter((call) => call.url.endsWith("/WhoAmI")).at(-1);
+
+      // (b) The last WhoAmI proof, sent again with a plain fetch: refused as a replay.
+      await page.click("#replay-proof");
+      let status = await page.waitForSelector(
+        '#result-status:is([data-state="ok"], [data-state="error"])',
+      );
+      assert.equal(
+        await status.getAttribute("data-state"),
+        "error",
+        `${await status.textContent()}`,
+      );
+      assert.match(
+        (await status.textContent()) ?? "",
+        /proof sent again: refused with permission_denied/,
+      );
+      assert.equal(await text(page, "#error-code"), "permission_denied");
+      assert.equal(await text(page, "#error-message"), "invalid DPoP proof");
+      assert.equal(
+        await text(page, "#www-authenticate"),
+        'DPoP error="invalid_dpop_proof", algs="ES256 EdDSA PS256 RS256"',
+      );
+      assert.match(await text(page, "#error-hint"), /used before \(a replay\)/);
+      assert.equal(sent.at(-1)?.dpop, lastWhoAmI?.dpop, "the very same proof");
+      assert.match(reasons.at(-1) ?? "", /WhoAmI \(connect\): ERR_DPOP_REPLAYED$/);
+      await page.screenshot({ path: dpopScreenshotPath, fullPage: true });
+
+      // (c) A new proof with one character of its payload changed: refused, its signature broken.
+      await page.click("#tamper-proof");
+      status = await page.waitForSelector(
+        '#result-status:is([data-state="ok"], [data-state="error"]):text("tampered proof")',
+      );
+      assert.equal(
+        await status.getAttribute("data-state"),
+        "error",
+        `${await status.textContent()}`,
+      );
+      assert.equal(await text(page, "#error-code"), "permission_denied");
+      assert.equal(
+        await text(page, "#www-authenticate"),
+        'DPoP error="invalid_dpop_proof", algs="ES256 EdDSA PS256 RS256"',
+      );
+      assert.match(reasons.at(-1) ?? "", /WhoAmI \(connect\): ERR_DPOP_SIGNATURE_INVALID$/);
+      const [header, payload, signature] = (sent.at(-1)?.dpop ?? "").split(".");
+      const tampered = JSON.parse(Buffer.from(payload ?? "", "base64url").toString());
+      assert.equal(typeof tampered.jti, "string");
+      assert.ok(header && signature, "header and signature kept");
+
+      // The bound token as a bearer token: refused.
+      const asBearer = await page.evaluate(async (token) => {
+        const res = await fetch("/demo.v1.DemoService/WhoAmI", {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: "{}",
+        });
+        return [res.status, res.headers.get("www-authenticate")];
+      }, token);
+      assert.deepEqual(asBearer, [
+        403,
+        'DPoP error="invalid_token", algs="ES256 EdDSA PS256 RS256"',
+      ]);
+
+      assert.deepEqual(errors, []);
+      for (const line of [...consoleLines, ...reasons]) {
+        assert.ok(!line.includes(token), "a token went to the console or the log");
+      }
+    } finally {
+      await context.close();
+      await bound.close();
     }
   });
 
@@ -321,7 +453,7 @@ describe("the demo in Chromium", { skip: chromiumSkip(), timeout: 120_000 }, () 
             ok: false,
             code: Code.PermissionDenied,
             message: "missing bearer token",
-            wwwAuthenticate: "Bearer",
+            wwwAuthenticate: 'Bearer, DPoP algs="ES256 EdDSA PS256 RS256"',
           });
           assert.deepEqual(await call({ protocol, method: "ListNotes", token: withoutScope }), {
             ok: false,

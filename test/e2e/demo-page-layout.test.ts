@@ -206,6 +206,24 @@ describe("the demo page's layout in Chromium", { skip: chromiumSkip(), timeout: 
         );
         await page.screenshot({ path: screenshotPath(viewport.width), fullPage: true });
       });
+
+      it("with a DPoP-bound token: the key and its buttons fit, a refused replay shows in view", async () => {
+        await page.evaluate(() => scrollTo(0, 0));
+        await page.check("#dpop");
+        await page.click("#get-token");
+        await page.waitForSelector("#dpop-view:not([hidden])");
+        assert.deepEqual(await overflowing(page), []);
+        const names = await buttonNames(page, "body");
+        assert.deepEqual(names, [...new Set(names)], "two buttons with one name");
+        assert.ok(names.includes("Send WhoAmI's last proof again"), names.join());
+        await callFrom(page, "token", "whoami-connect");
+        await page.evaluate(() => scrollTo(0, 0));
+        await page.click("#replay-proof");
+        await page.waitForSelector('#result-status[data-state="error"]');
+        const status = await placeOf(page, "#result-status");
+        assert.ok(status.top >= 0 && status.bottom <= status.window + 1, JSON.stringify(status));
+        assert.deepEqual(await overflowing(page), []);
+      });
     });
   }
 

@@ -142,7 +142,11 @@ describe("demo server over TLS", () => {
       await assert.rejects(anonymous.whoAmI({}), (err) => {
         const error = ConnectError.from(err);
         assert.equal(error.code, Code.PermissionDenied);
-        assert.equal(error.metadata.get("www-authenticate"), "Bearer");
+        // The demo accepts DPoP beside Bearer: both schemes are offered.
+        assert.equal(
+          error.metadata.get("www-authenticate"),
+          'Bearer, DPoP algs="ES256 EdDSA PS256 RS256"',
+        );
         return true;
       });
     });

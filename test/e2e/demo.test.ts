@@ -208,7 +208,11 @@ describe("demo server", () => {
       body: "{}",
     });
     assert.equal(res.status, 403);
-    assert.equal(res.headers.get("www-authenticate"), "Bearer");
+    // The demo accepts DPoP beside Bearer: both schemes are offered.
+    assert.equal(
+      res.headers.get("www-authenticate"),
+      'Bearer, DPoP algs="ES256 EdDSA PS256 RS256"',
+    );
     assert.equal(res.headers.get("access-control-allow-origin"), "https://app.example");
     const exposed = (res.headers.get("access-control-expose-headers") ?? "").split(", ");
     assert.deepEqual(exposed, [...corsExposedHeaders]);
