@@ -4,18 +4,8 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import {
-  Code,
-  ConnectError,
-  createClient,
-  type Interceptor,
-  type Transport,
-} from "@connectrpc/connect";
-import {
-  createConnectTransport,
-  createGrpcTransport,
-  createGrpcWebTransport,
-} from "@connectrpc/connect-node";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
 import {
   calculateJwkThumbprint,
   createLocalJWKSet,
@@ -36,6 +26,7 @@ import {
   type DpopKeyPair,
   dpopAuth,
 } from "../../src/client/index.js";
+import { demoTransports } from "../helpers/demo-transports.js";
 import {
   type DpopKey,
   dpopHeaders,
@@ -272,15 +263,7 @@ describe("demo: POST /demo/token with a DPoP proof", () => {
   });
 });
 
-// One port, both HTTP versions: Connect and gRPC-Web over HTTP/1.1, gRPC over h2c.
-const transports = {
-  "connect over HTTP/1.1": (baseUrl: string, interceptors: Interceptor[]) =>
-    createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors }),
-  "grpc-web over HTTP/1.1": (baseUrl: string, interceptors: Interceptor[]) =>
-    createGrpcWebTransport({ baseUrl, httpVersion: "1.1", interceptors }),
-  "grpc over HTTP/2 (h2c)": (baseUrl: string, interceptors: Interceptor[]) =>
-    createGrpcTransport({ baseUrl, interceptors }),
-};
+const transports = demoTransports;
 
 /** Asserts that a call was refused with the failure code and this challenge. */
 function refusedWith(challenge: string) {

@@ -29,6 +29,7 @@ import { corsAllowedHeaders, corsExposedHeaders } from "../../example/cors.js";
 import { type Demo, demoAudience, startDemo } from "../../example/demo.js";
 import { selfSignedCertificate } from "../../example/x509.js";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
+import { demoTransports } from "../helpers/demo-transports.js";
 import {
   notesResource,
   notesScopes,
@@ -262,15 +263,7 @@ describe("demo server", () => {
     assert.equal((await fetch(demo.url, { method: "HEAD" })).status, 200);
   });
 
-  // One port, both HTTP versions: Connect and gRPC-Web over HTTP/1.1, gRPC over h2c.
-  const transports = {
-    "connect over HTTP/1.1": (baseUrl: string, interceptors: Interceptor[]) =>
-      createConnectTransport({ baseUrl, httpVersion: "1.1", interceptors }),
-    "grpc-web over HTTP/1.1": (baseUrl: string, interceptors: Interceptor[]) =>
-      createGrpcWebTransport({ baseUrl, httpVersion: "1.1", interceptors }),
-    "grpc over HTTP/2 (h2c)": (baseUrl: string, interceptors: Interceptor[]) =>
-      createGrpcTransport({ baseUrl, interceptors }),
-  };
+  const transports = demoTransports;
   for (const [name, transport] of Object.entries(transports)) {
     it(`${name}: unary and server streaming with a token, refused without`, async () => {
       const token = await demo.mintToken({ sub: "carol", scope: "notes:read" });

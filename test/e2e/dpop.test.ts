@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { Code, createClient } from "@connectrpc/connect";
+import { type Client, Code, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { calculateJwkThumbprint, exportJWK } from "jose";
 import { DemoService } from "../../gen/demo/v1/demo_pb.js";
@@ -73,6 +73,32 @@ function refusalOf(outcome: Awaited<ReturnType<typeof call>>) {
     throw new Error("unreachable");
   }
   return outcome.error;
+}
+
+/**
+ * Makes a unary call whose first proof carries no nonce: refused, it hands out
+ * a nonce, with which a second proof is admitted. Returns the nonce issued, the
+ * one the admitted call's response carried, its subject and its headers.
+ */
+async function callWithIssuedNonce(client: Client<typeof DemoService>, sub: string) {
+  const key = await generateDpopKey();
+  const token = await mint(signer, { claims: { ...cnfOf(key), sub } });
+  const refused = refusalOf(
+    await call(client, "unary", dpopHeaders(token, await makeProof(key, { token }))),
+  );
+  const issued = refused.metadata.get("dpop-nonce") ?? "";
+  const headers = dpopHeaders(token, await makeProof(key, { token, claims: { nonce: issued } }));
+  let sent: string | null = null;
+  const res = await client.whoAmI(
+    {},
+    {
+      headers,
+      onHeader: (h) => {
+        sent = h.get("dpop-nonce");
+      },
+    },
+  );
+  return { issued, sent: sent as string | null, subject: res.subject, headers };
 }
 
 describe("DPoP beside Bearer (dpop.required false)", () => {
@@ -167,24 +193,8 @@ describe("DPoP nonces", () => {
       });
     }
     test(`${transport.name}: an admitted call's response carries the current nonce`, async () => {
-      const key = await generateDpopKey();
-      const token = await mint(signer, { claims: cnfOf(key) });
       const client = server().client(transport);
-      const refused = refusalOf(
-        await call(client, "unary", dpopHeaders(token, await makeProof(key, { token }))),
-      );
-      const issued = refused.metadata.get("dpop-nonce") ?? "";
-      const proof = await makeProof(key, { token, claims: { nonce: issued } });
-      let sent: string | null = null;
-      await client.whoAmI(
-        {},
-        {
-          headers: dpopHeaders(token, proof),
-          onHeader: (h) => {
-            sent = h.get("dpop-nonce");
-          },
-        },
-      );
+      const { issued, sent } = await callWithIssuedNonce(client, "nonced");
       assert.equal(sent, issued);
     });
   }
@@ -199,27 +209,11 @@ describe("DPoP through the interceptor alone (Connect < 2.2)", () => {
   }));
   for (const transport of transports) {
     test(`${transport.name}: nonce, admission and replay`, async () => {
-      const key = await generateDpopKey();
-      const token = await mint(signer, { claims: { ...cnfOf(key), sub: "intercepted" } });
       const client = server().client(transport);
-      const refused = refusalOf(
-        await call(client, "unary", dpopHeaders(token, await makeProof(key, { token }))),
-      );
-      const issued = refused.metadata.get("dpop-nonce") ?? "";
-      const proof = await makeProof(key, { token, claims: { nonce: issued } });
-      let sent: string | null = null;
-      const res = await client.whoAmI(
-        {},
-        {
-          headers: dpopHeaders(token, proof),
-          onHeader: (h) => {
-            sent = h.get("dpop-nonce");
-          },
-        },
-      );
-      assert.equal(res.subject, "intercepted");
+      const { issued, sent, subject, headers } = await callWithIssuedNonce(client, "intercepted");
+      assert.equal(subject, "intercepted");
       assert.equal(sent, issued);
-      assert.equal((await call(client, "unary", dpopHeaders(token, proof))).ok, false, "replay");
+      assert.equal((await call(client, "unary", headers)).ok, false, "replay");
     });
   }
 });
