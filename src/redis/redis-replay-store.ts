@@ -25,9 +25,12 @@ const optionNames: OptionNames<RedisReplayStoreOptions> = {
 /**
  * redisReplayStore is a {@link DpopReplayStore} shared by every replica that
  * uses the same Redis: a proof accepted by one is refused when replayed to
- * another. One atomic `SET key 1 NX EXAT <expiresAt>` per proof; Redis drops
- * the key when the proof would be too old anyway. When Redis fails or does
- * not answer within `timeout`, the call is refused as unavailable, never
+ * another. One atomic `SET key <random> NX EXAT <expiresAt>` per proof; Redis
+ * drops the key when the proof would be too old anyway. A `SET` refused as
+ * already there is followed by a `GET`: the key holding this very use's
+ * random value means the client re-sent a `SET` Redis had applied before a
+ * reconnection (ioredis does), a first use, not a replay. When Redis fails or
+ * does not answer within `timeout`, the call is refused as unavailable, never
  * admitted. Needs Redis 6.2 or later (or Valkey).
  *
  * @example
@@ -54,11 +57,19 @@ export function redisReplayStore(options: RedisReplayStoreOptions): DpopReplaySt
     if (timeoutMs <= 0) {
       throw new TypeError("timeout must be more than 0 seconds");
     }
+    /** Whether this is the first use of `key`; see redisReplayStore. */
+    async function firstUse(key: string, expiresAt: number): Promise<boolean> {
+      const value = crypto.randomUUID();
+      const args = ["SET", key, value, "NX", "EXAT", String(expiresAt)];
+      // "OK" when the key was set; null when it was there already.
+      if ((await link.command(args)) === "OK") {
+        return true;
+      }
+      return (await link.command(["GET", key])) === value;
+    }
     return {
-      async use(key, expiresAt) {
-        const args = ["SET", `${prefix}${key}`, "1", "NX", "EXAT", String(expiresAt)];
-        // "OK" when the key was set; null when it was there already.
-        return (await withTimeout(link.command(args), timeoutMs)) === "OK";
+      use(key, expiresAt) {
+        return withTimeout(firstUse(`${prefix}${key}`, expiresAt), timeoutMs);
       },
     };
   });

@@ -3,10 +3,14 @@
 // refused by all three, soon. The delay from revokeToken (or revokeSubject)
 // resolving to the first refusal on every replica is measured by calling
 // each replica in a tight loop; its p99 must stay under 1 s (the bar is
-// 250 ms; the margin is for a busy machine). Run with both Redis clients.
+// 250 ms; the margin is for a busy machine). They share their record of
+// used DPoP proofs too: a proof accepted by one is refused when replayed to
+// either other, on every transport. Run with both Redis clients.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { Code } from "@connectrpc/connect";
 import { type RedisRevocations, redisRevocations } from "../../src/redis/index.js";
+import { cnfOf, dpopHeaders, generateDpopKey, makeProof } from "../helpers/dpop.js";
 import { generateTestKey, mint } from "../helpers/fixtures.js";
 import {
   type ClientKind,
@@ -24,7 +28,7 @@ import {
   startReplica,
   wallClockMs,
 } from "../helpers/replicas.js";
-import { transports } from "../helpers/server.js";
+import { call, transports } from "../helpers/server.js";
 
 const skip = redisSkip();
 if (skip !== undefined) {
@@ -157,5 +161,43 @@ for (const kind of clientKinds) {
         assert.ok(percentile(sorted, 0.99) <= p99LimitMs, line);
       });
     }
+
+    test("a DPoP proof accepted by one replica is refused when replayed to each other, on every transport", async () => {
+      const key = await generateDpopKey();
+      const token = await mint(es256, { claims: { ...cnfOf(key), sub: `${kind}-dpop` } });
+      const algs = 'algs="ES256 EdDSA PS256 RS256"';
+      for (const transport of transports) {
+        for (const [a, accepting] of replicas.entries()) {
+          const headers = dpopHeaders(token, await makeProof(key, { token }));
+          assert.deepEqual(await call(accepting.client(transport), "unary", headers), {
+            ok: true,
+            subject: `${kind}-dpop`,
+          });
+          for (const [r, replica] of replicas.entries()) {
+            if (r === a) {
+              continue;
+            }
+            const denied = await replica.denials();
+            const replayed = await call(replica.client(transport), "unary", headers);
+            const where = `${transport.name}, accepted by replica ${a}, replayed to replica ${r}`;
+            assert.equal(replayed.ok, false, where);
+            if (!replayed.ok) {
+              assert.equal(replayed.error.code, Code.PermissionDenied, where);
+              assert.equal(
+                replayed.error.metadata.get("www-authenticate"),
+                `DPoP error="invalid_dpop_proof", ${algs}`,
+                where,
+              );
+            }
+            const after = await replica.denials();
+            assert.equal(
+              (after.ERR_DPOP_REPLAYED ?? 0) - (denied.ERR_DPOP_REPLAYED ?? 0),
+              1,
+              `${where}: refused as ERR_DPOP_REPLAYED`,
+            );
+          }
+        }
+      }
+    });
   });
 }

@@ -1,16 +1,21 @@
-// One replica of a server sharing its revocation list through Redis: the
-// demo service behind createJwtAuth with `revocations: redisRevocations()`,
-// run as a process of its own by test/helpers/replicas.ts. Its one argument
-// is a JSON ReplicaConfig. When ready it prints `LISTENING <port>`; it exits
-// when its standard input closes (so that it never outlives the test).
+// One replica of a server sharing its revocation list and its record of used
+// DPoP proofs through Redis: the demo service behind createJwtAuth with
+// `revocations: redisRevocations()` and `dpop: { replayStore:
+// redisReplayStore() }` (one client of the configured kind for both), run as
+// a process of its own by test/helpers/replicas.ts. Its one argument is a
+// JSON ReplicaConfig. When ready it prints `LISTENING <port>`; it exits when
+// its standard input closes (so that it never outlives the test).
 //
-// Beside the RPCs it answers a test-only admin endpoint on the same port:
+// Beside the RPCs it answers test-only admin endpoints on the same port:
 // POST /test-admin/revoke with `{"jti", "exp"}` or `{"sub"}` revokes through
 // this replica's list and answers `{"revokedAt"}`, the wall-clock time (ms,
-// fractional) at which revokeToken or revokeSubject resolved.
+// fractional) at which revokeToken or revokeSubject resolved; GET
+// /test-admin/denials answers how many calls it refused, by reason.
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
-import { redisRevocations } from "../../src/redis/index.js";
+import type { DeniedEvent } from "../../src/index.js";
+import { redisReplayStore, redisRevocations } from "../../src/redis/index.js";
+import { publicOrigin } from "./dpop.js";
 import { audience, issuer } from "./fixtures.js";
 import { connectClient } from "./redis-server.js";
 import type { ReplicaConfig } from "./replicas.js";
@@ -26,6 +31,13 @@ const revocations = redisRevocations({
   ...(config.maxStaleness === undefined ? {} : { maxStaleness: config.maxStaleness }),
 });
 await revocations.ready();
+const replayStore = redisReplayStore({
+  client: redis.client,
+  prefix: `${config.prefix}dpop:`,
+  ...(config.dpopTimeout === undefined ? {} : { timeout: config.dpopTimeout }),
+});
+/** Calls refused, by reason. */
+const denials: Record<string, number> = {};
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
@@ -59,10 +71,25 @@ async function admin(req: Request, res: Response) {
 }
 
 const server = await startServer({
-  ...gateAndInterceptor({ jwks: { keys: [config.publicJwk] }, issuer, audience, revocations }),
+  ...gateAndInterceptor({
+    jwks: { keys: [config.publicJwk] },
+    issuer,
+    audience,
+    revocations,
+    dpop: {
+      origins: [publicOrigin],
+      replayStore,
+      ...(config.proofMaxAge === undefined ? {} : { proofMaxAge: config.proofMaxAge }),
+    },
+    onDenied: (event: DeniedEvent) => {
+      denials[event.reason] = (denials[event.reason] ?? 0) + 1;
+    },
+  }),
   instrument: (handler) => (req, res) => {
     if (req.method === "POST" && req.url === "/test-admin/revoke") {
       void admin(req, res);
+    } else if (req.method === "GET" && req.url === "/test-admin/denials") {
+      respond(res, 200, JSON.stringify(denials));
     } else {
       handler(req, res);
     }

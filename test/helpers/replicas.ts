@@ -1,4 +1,5 @@
-// Replicas of a server sharing a revocation list through one Redis, each a
+// Replicas of a server sharing a revocation list and a DPoP replay store
+// through one Redis, each a
 // process of its own running test/helpers/replica-server.ts, and the calls a
 // test makes to them.
 import { type ChildProcess, spawn } from "node:child_process";
@@ -24,6 +25,10 @@ export interface ReplicaConfig {
   readonly prefix: string;
   /** Seconds; the default of redisRevocations when absent. */
   readonly maxStaleness?: number;
+  /** The replay store's timeout, seconds; the default of redisReplayStore when absent. */
+  readonly dpopTimeout?: number;
+  /** DPoP's proofMaxAge, seconds; the default of createJwtAuth when absent. */
+  readonly proofMaxAge?: number;
 }
 
 /** The wall-clock time in milliseconds, with the fraction of the process's monotonic clock. */
@@ -39,6 +44,8 @@ export interface Replica {
   client(transport: TransportKind): Client<typeof DemoService>;
   /** Revokes through this replica; resolves to the wall-clock time (ms) its revocation resolved. */
   revoke(what: { jti: string; exp: number } | { sub: string }): Promise<number>;
+  /** How many calls the replica refused so far, by reason (`onDenied`). */
+  denials(): Promise<Record<string, number>>;
   stop(): Promise<void>;
 }
 
@@ -93,6 +100,13 @@ export async function startReplica(config: ReplicaConfig): Promise<Replica> {
       }
       return ((await res.json()) as { revokedAt: number }).revokedAt;
     },
+    async denials() {
+      const res = await fetch(`${url}/test-admin/denials`);
+      if (!res.ok) {
+        throw new Error(`reading a replica's denials failed: ${await res.text()}`);
+      }
+      return (await res.json()) as Record<string, number>;
+    },
     async stop() {
       child.stdin?.end();
       const killer = setTimeout(() => child.kill("SIGKILL"), 5000);
@@ -105,21 +119,26 @@ export async function startReplica(config: ReplicaConfig): Promise<Replica> {
 /** What a replica decided on a call: admitted, refused as revoked or invalid, or unavailable. */
 export type Decision = "admitted" | "refused" | "unavailable" | `code ${number}`;
 
-/** decide makes one unary call with `token` and tells the replica's decision; it never throws. */
+/**
+ * decide makes one unary call with `token` as a Bearer token, or with the
+ * given headers (a DPoP call), and tells the replica's decision; it never throws.
+ */
 export async function decide(
   client: Client<typeof DemoService>,
-  token: string,
+  credentials: string | Record<string, string>,
   timeoutMs = 10_000,
 ): Promise<Decision> {
+  const headers =
+    typeof credentials === "string" ? { authorization: `Bearer ${credentials}` } : credentials;
   try {
-    await client.whoAmI({}, { headers: { authorization: `Bearer ${token}` }, timeoutMs });
+    await client.whoAmI({}, { headers, timeoutMs });
     return "admitted";
   } catch (err) {
     const { code, rawMessage } = ConnectError.from(err);
     if (code === Code.PermissionDenied) {
       return "refused";
     }
-    // Only the revocation list's refusal, not a connection the replica failed to answer.
+    // Only an unavailable revocation list or replay store, not a connection the replica failed to answer.
     return code === Code.Unavailable && rawMessage === "authentication unavailable"
       ? "unavailable"
       : `code ${code}`;

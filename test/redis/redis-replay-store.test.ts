@@ -1,7 +1,9 @@
 // redisReplayStore against a real redis-server of the test's own, with both
 // clients it supports: a proof is used once across replicas, its key expires
-// with the proof, and a Redis that does not answer refuses as unavailable.
+// with the proof, a SET re-sent after its reply was lost is still a first
+// use, and a Redis that does not answer refuses as unavailable.
 import assert from "node:assert/strict";
+import { createConnection, createServer, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { Code } from "@connectrpc/connect";
 import type { AuthErrorCode, DeniedEvent } from "../../src/index.js";
@@ -38,6 +40,53 @@ if (skip !== undefined) {
 
 const es256 = await generateTestKey("ES256");
 const nowSec = () => Math.floor(Date.now() / 1000);
+
+/**
+ * A TCP proxy to the Redis on `port` that, once armed, loses Redis's next
+ * reply: it closes both connections instead of passing it on, as when a
+ * Redis is killed between applying a command and answering it.
+ */
+async function replyLosingProxy(port: number) {
+  let armed = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = createConnection({ host: "127.0.0.1", port });
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("error", close);
+      socket.on("close", close);
+    }
+    client.on("data", (chunk) => upstream.write(chunk));
+    upstream.on("data", (chunk) => {
+      if (armed) {
+        armed = false;
+        close();
+      } else {
+        client.write(chunk);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  assert.ok(typeof address === "object" && address !== null);
+  return {
+    port: address.port,
+    arm: () => {
+      armed = true;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) {
+          socket.destroy();
+        }
+        server.close(() => resolve());
+      }),
+  };
+}
 
 for (const kind of clientKinds) {
   describe(`redisReplayStore with ${kind}`, { skip }, () => {
@@ -83,6 +132,29 @@ for (const kind of clientKinds) {
       assert.equal(await store.use("k1", expiresAt), false);
       assert.equal(await store.use("k2", expiresAt), true);
       assert.equal(Number(await connected.command(["EXPIRETIME", "t:k1"])), expiresAt);
+    });
+
+    test("a SET Redis applied but whose reply was lost is a first use when the client re-sends it", async () => {
+      const proxy = await replyLosingProxy(redis.port);
+      const through = await connectClient(kind, proxy.port);
+      try {
+        const store = redisReplayStore({ client: through.client, prefix: "lost:", timeout: 5 });
+        const expiresAt = nowSec() + 300;
+        proxy.arm();
+        const first = await Promise.resolve(store.use("k", expiresAt)).then(
+          (used) => used,
+          () => "unavailable",
+        );
+        assert.equal(await connected.command(["EXISTS", "lost:k"]), 1, "Redis applied the SET");
+        // ioredis re-sends the unanswered SET once it has reconnected: the key
+        // is there, with this use's own value, and that is no replay. node-redis
+        // rejects the command instead: unavailable. Never refused as a replay.
+        assert.equal(first, kind === "ioredis" ? true : "unavailable");
+        assert.equal(await store.use("k", expiresAt), false, "a second use is a replay");
+      } finally {
+        await through.close();
+        await proxy.close();
+      }
     });
 
     for (const transport of transports) {
