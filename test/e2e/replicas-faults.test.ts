@@ -24,7 +24,13 @@ import {
   redisSkip,
   startRedisServer,
 } from "../helpers/redis-server.js";
-import { type Decision, decide, type Replica, startReplica } from "../helpers/replicas.js";
+import {
+  type Decision,
+  decide,
+  type Replica,
+  startReplica,
+  startReplicas,
+} from "../helpers/replicas.js";
 import { type TransportKind, transports } from "../helpers/server.js";
 
 const skip = redisSkip();
@@ -110,17 +116,7 @@ for (const kind of clientKinds) {
         proofMaxAge: proofMaxAgeSec,
         ...keys,
       };
-      const started = await Promise.allSettled([0, 1, 2].map(() => startReplica(config)));
-      for (const result of started) {
-        if (result.status === "fulfilled") {
-          replicas.push(result.value);
-        }
-      }
-      for (const result of started) {
-        if (result.status === "rejected") {
-          throw result.reason;
-        }
-      }
+      replicas.push(...(await startReplicas(3, config)));
       adminClient = await connectClient(kind, redis.port);
       admin = redisRevocations({ client: adminClient.client, ...keys });
     });

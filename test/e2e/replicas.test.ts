@@ -25,7 +25,7 @@ import {
   decide,
   percentile,
   type Replica,
-  startReplica,
+  startReplicas,
   wallClockMs,
 } from "../helpers/replicas.js";
 import { call, transports } from "../helpers/server.js";
@@ -90,15 +90,7 @@ for (const kind of clientKinds) {
     before(async () => {
       redis = await startRedisServer();
       const config = { kind: kind satisfies ClientKind, redisPort: redis.port, ...keys };
-      const started = await Promise.allSettled(
-        [0, 1, 2].map(() => startReplica({ ...config, publicJwk: es256.publicJwk })),
-      );
-      replicas = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-      for (const result of started) {
-        if (result.status === "rejected") {
-          throw result.reason;
-        }
-      }
+      replicas = await startReplicas(3, { ...config, publicJwk: es256.publicJwk });
       // The fourth process, an admin tool: it revokes and never calls ready().
       adminClient = await connectClient(kind, redis.port);
       admin = redisRevocations({ client: adminClient.client, ...keys });

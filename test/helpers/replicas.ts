@@ -50,6 +50,23 @@ export interface Replica {
 }
 
 /** startReplica starts a replica with the pinned node and tsx and waits until it listens. */
+/**
+ * startReplicas starts `count` replicas with one config; if one fails to
+ * start, it stops those that did and throws.
+ */
+export async function startReplicas(count: number, config: ReplicaConfig): Promise<Replica[]> {
+  const started = await Promise.allSettled(
+    Array.from({ length: count }, () => startReplica(config)),
+  );
+  const replicas = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const failed = started.find((r) => r.status === "rejected");
+  if (failed !== undefined) {
+    await Promise.all(replicas.map((replica) => replica.stop()));
+    throw failed.reason;
+  }
+  return replicas;
+}
+
 export async function startReplica(config: ReplicaConfig): Promise<Replica> {
   const child: ChildProcess = spawn(
     process.execPath,
