@@ -29,7 +29,7 @@
  * | `ERR_REVOCATION_UNAVAILABLE` | `revocations` or the `isRevoked` hook failed; the token was not judged |
  * | `ERR_DPOP_BINDING_REQUIRED` | a DPoP-bound token (`cnf.jkt`) came as `Bearer`, or `dpop.required` and no DPoP |
  * | `ERR_DPOP_PROOF_MISSING` | `Authorization: DPoP` without a `DPoP` proof header |
- * | `ERR_DPOP_PROOF_MALFORMED` | several proofs, not a compact JWS, or a required claim missing |
+ * | `ERR_DPOP_PROOF_MALFORMED` | several proofs, not a compact JWS, a `crit` header, or a required claim missing |
  * | `ERR_DPOP_PROOF_TOO_LARGE` | the proof is longer than `dpop.maxProofSize` |
  * | `ERR_DPOP_TYPE_INVALID` | the proof's `typ` is not `dpop+jwt` |
  * | `ERR_DPOP_ALGORITHM_NOT_ALLOWED` | the proof's `alg` is not in `dpop.algorithms` |

@@ -35,6 +35,24 @@ function proofOf(options: Partial<ProofOptions> = {}, signer: DpopKey = key): Pr
   return makeProof(signer, { token, htu: `${origin}${path}`, ...options });
 }
 
+/** A valid ES256 proof with `extra` in its header, which jose will not sign (e.g. `crit`). */
+async function signedByHand(extra: Record<string, unknown>): Promise<string> {
+  const header = b64url({ typ: "dpop+jwt", alg: "ES256", jwk: key.publicJwk, ...extra });
+  const payload = b64url({
+    jti: crypto.randomUUID(),
+    htm: "POST",
+    htu: `${origin}${path}`,
+    iat: Math.floor(Date.now() / 1000),
+    ath: ath(token),
+  });
+  const signature = await crypto.subtle.sign(
+    { name: "ECDSA", hash: "SHA-256" },
+    key.privateKey,
+    new TextEncoder().encode(`${header}.${payload}`),
+  );
+  return `${header}.${payload}.${Buffer.from(signature).toString("base64url")}`;
+}
+
 async function assertRefused(promise: Promise<unknown>, code: AuthErrorCode) {
   await assert.rejects(promise, (err: unknown) => {
     assert.ok(err instanceof AuthError, "an AuthError");
@@ -65,6 +83,27 @@ describe("DPoP proof checks", () => {
     ]) {
       await c.check(request(await proofOf({ htu })), token, claims);
     }
+  });
+
+  test("a proof signed by hand passes without crit, and is refused with it", async () => {
+    await checker().check(request(await signedByHand({})), token, claims);
+    await assertRefused(
+      checker().check(request(await signedByHand({ crit: ["b64"], b64: true })), token, claims),
+      "ERR_DPOP_PROOF_MALFORMED",
+    );
+  });
+
+  test("one htu matches the path of each request on its own", async () => {
+    // The paths of htu and request URL are worked out once per string: a
+    // match for one request must not carry over to another.
+    const dpop = checker();
+    await dpop.check(request(await proofOf()), token, claims);
+    const other = { url: `http://10.0.0.7:8080/demo.v1.DemoService/Ping` };
+    await assertRefused(
+      dpop.check(request(await proofOf(), other), token, claims),
+      "ERR_DPOP_URL_MISMATCH",
+    );
+    await dpop.check(request(await proofOf()), token, claims);
   });
 
   test("the request's Host never counts: only the path of its URL", async () => {
@@ -103,6 +142,11 @@ describe("DPoP proof checks", () => {
       "an alg not allowed",
       async () => request(await proofOf({}, await generateDpopKey("ES384"))),
       "ERR_DPOP_ALGORITHM_NOT_ALLOWED",
+    ],
+    [
+      "a crit header",
+      async () => request(await signedByHand({ crit: ["x-acme"], "x-acme": true })),
+      "ERR_DPOP_PROOF_MALFORMED",
     ],
     [
       "no jwk",

@@ -765,6 +765,18 @@ const optionalServerCases: DpopAttackCase[] = [
     expect: refused("ERR_DPOP_TYPE_INVALID"),
   },
   {
+    name: "`crit` naming an extension",
+    server: "optional",
+    fields: (ctx) => withHeader(ctx, { crit: ["x-acme"], "x-acme": true }),
+    expect: refused("ERR_DPOP_PROOF_MALFORMED"),
+  },
+  {
+    name: 'an unencoded payload (`b64: false`, `crit: ["b64"]`)',
+    server: "optional",
+    fields: (ctx) => withHeader(ctx, { b64: false, crit: ["b64"] }),
+    expect: refused("ERR_DPOP_PROOF_MALFORMED"),
+  },
+  {
     name: "a proof over maxProofSize (8 KiB + 1 KiB)",
     server: "optional",
     fields: (ctx) => withClaims(ctx, { pad: "x".repeat(7000) }),
