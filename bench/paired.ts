@@ -17,13 +17,16 @@
 //                                                          telemetry on against off
 //   npm run bench:paired -- --cases none,jose,connect-jwt-dpop:dpop,connect-jwt-dpop:dpop-refused
 //                                                          DPoP against jose and no authentication
+//   npm run bench:paired -- --cases none,none:dpop-refused,jose,jose:dpop,connect-jwt-dpop:dpop,connect-jwt-dpop:dpop-refused
+//                                                          the same, and against baselines sent DPoP's bytes
 //   npm run bench:paired -- --cases connect-jwt,connect-jwt-revocations
 //                                                          revocations (redisRevocations) on against off
 //
 // A case is `server` or `server:tokens`, tokens `warm` (the default), a
-// refusal kind (`expired`, `malformed`, ...), or for `connect-jwt-dpop`
-// `dpop` (bound tokens and their proofs) and `dpop-refused` (proofs for GET,
-// refused before their signature). A server process carries an
+// refusal kind (`expired`, `malformed`, ...), or `dpop` (bound tokens and
+// their proofs) and `dpop-refused` (proofs for GET, which `connect-jwt-dpop`
+// refuses before their signature; `none` and `jose` ignore the proofs, jose
+// getting the token as Bearer). A server process carries an
 // offset of its own of a few percent: list the same case twice to see it.
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -90,8 +93,12 @@ const cases: Case[] = list.split(",").map((spec, i, all) => {
   if (!kinds.includes(tokens)) {
     throw new Error(`bench:paired: ${spec}: tokens are one of ${kinds.join(", ")}`);
   }
+  // `none` answers whatever it gets; `none:dpop` and `jose:dpop` receive the
+  // DPoP case's bytes and ignore the proof (jose gets the bound token as Bearer).
   const expect =
-    auth === "refuse-gate" || (tokens !== "warm" && tokens !== "dpop") ? "refused" : "ok";
+    auth !== "none" && (auth === "refuse-gate" || (tokens !== "warm" && tokens !== "dpop"))
+      ? "refused"
+      : "ok";
   // The same case twice gets a number, so that its two servers stay apart.
   const name = all.indexOf(spec) === i ? spec : `${spec}#${i + 1}`;
   return { name, auth: auth as AuthKind, tokens: tokens as Case["tokens"], expect };
@@ -105,11 +112,11 @@ const client = dpopClient();
 const bound = Array.from({ length: processes }, (_, i) =>
   boundToken(signer(readKey(alg)), client, i),
 );
-const authorizations = (tokens: Case["tokens"]) =>
+const authorizations = ({ auth, tokens }: Case) =>
   tokens === "warm"
     ? warm.map((t) => `Bearer ${t}`)
     : tokens === "dpop" || tokens === "dpop-refused"
-      ? bound.map((t) => `DPoP ${t}`)
+      ? bound.map((t) => `${auth === "jose" ? "Bearer" : "DPoP"} ${t}`)
       : refusedAuthorizations(tokens, alg, warm, processes);
 const extraHeaders = (tokens: Case["tokens"]) =>
   tokens === "dpop" || tokens === "dpop-refused"
@@ -139,7 +146,7 @@ try {
         {
           url: server.url,
           protocol: "connect",
-          authorizations: authorizations(c.tokens),
+          authorizations: authorizations(c),
           extraHeaders: extraHeaders(c.tokens),
           streams: 8,
           warmupSeconds: 0,
@@ -212,6 +219,25 @@ if (index("connect-jwt-dpop:dpop-refused") >= 0 && index("none") >= 0) {
     "DPoP, a proof refused before its signature ≥ 0.9 × none",
     index("connect-jwt-dpop:dpop-refused"),
     index("none"),
+    0.9,
+  ]);
+}
+// The same two bars against baselines that receive the DPoP case's bytes (the
+// proof header too) and ignore what they do not check, as the other bars'
+// baselines receive the same tokens: only the checking differs.
+if (index("connect-jwt-dpop:dpop") >= 0 && index("jose:dpop") >= 0) {
+  bars.push([
+    "DPoP, a cached token ≥ 1.0 × jose, same bytes",
+    index("connect-jwt-dpop:dpop"),
+    index("jose:dpop"),
+    1,
+  ]);
+}
+if (index("connect-jwt-dpop:dpop-refused") >= 0 && index("none:dpop-refused") >= 0) {
+  bars.push([
+    "DPoP, a proof refused before its signature ≥ 0.9 × none, same bytes",
+    index("connect-jwt-dpop:dpop-refused"),
+    index("none:dpop-refused"),
     0.9,
   ]);
 }
