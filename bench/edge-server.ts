@@ -1,22 +1,17 @@
 // One server of the edge benchmark (edge.ts), for Bun and Deno: WhoAmI behind
 // Connect's fetch handler, as example/edge/ serves it, with connect-jwt
-// (interceptor and request gate), without authentication, or with one of the
-// two floors that Node's paired benchmark also measures: map-gate (the least
-// a gate that authenticates does: read the header, find the token in a Map,
-// record claims) and refuse-gate (a refusal that reads nothing). edge.ts
+// (interceptor and request gate), without authentication, or behind one of
+// the floors of floors.ts that Node's paired benchmark also measures: map-gate
+// (the least a gate that authenticates does) and refuse-gate (a refusal that
+// reads nothing). edge.ts
 // bundles it for the runtime and configures it by the environment (EDGE_AUTH
 // "none", "connect-jwt", "map-gate" or "refuse-gate", JWT_PUBLIC_KEY,
 // JWT_ALGORITHM, JWT_ISSUER, JWT_AUDIENCE); it prints "LISTENING <port>".
-import {
-  Code,
-  ConnectError,
-  type ConnectRouterOptions,
-  createConnectRouter,
-  type HandlerContext,
-} from "@connectrpc/connect";
+import { type ConnectRouterOptions, createConnectRouter } from "@connectrpc/connect";
 import { createFetchHandler } from "@connectrpc/connect/protocol";
-import { claimsKey, createJwtAuth, getClaims, type JwtClaims } from "connect-jwt";
+import { createJwtAuth, getClaims } from "connect-jwt";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
+import { leastGate, refuseGate } from "./floors.js";
 
 interface Runtime {
   env(name: string): string | undefined;
@@ -65,9 +60,6 @@ function runtime(): Runtime {
   throw new Error("edge-server: run it on Bun or Deno");
 }
 
-/** The claims map-gate records, by token (a Map that grows with every new token: for h2load's few). */
-const mapGateClaims = new Map<string, JwtClaims>();
-
 function routerOptions(rt: Runtime): ConnectRouterOptions {
   switch (rt.env("EDGE_AUTH")) {
     case "connect-jwt": {
@@ -80,26 +72,9 @@ function routerOptions(rt: Runtime): ConnectRouterOptions {
       return { interceptors: [auth.interceptor], requestGate: auth.requestGate };
     }
     case "map-gate":
-      return {
-        requestGate(ctx: HandlerContext) {
-          const token = ctx.requestHeader.get("authorization")?.slice(7) ?? "";
-          let claims = mapGateClaims.get(token);
-          if (claims === undefined) {
-            claims = Object.freeze({ sub: "bench-user" });
-            mapGateClaims.set(token, claims);
-          }
-          ctx.values.set(claimsKey, claims);
-        },
-      };
+      return { requestGate: leastGate(true) };
     case "refuse-gate":
-      return {
-        requestGate: () =>
-          Promise.reject(
-            new ConnectError("missing token", Code.PermissionDenied, {
-              "www-authenticate": "Bearer",
-            }),
-          ),
-      };
+      return { requestGate: refuseGate };
     default:
       return {};
   }

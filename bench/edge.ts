@@ -162,7 +162,7 @@ try {
     versions.push(
       `${runtime.name} ${(await run([binaryOf(runtime.binary), "--version"])).split("\n")[0]?.trim()}`,
     );
-    for (const auth of ["none", "map-gate", "connect-jwt", "refuse-gate"] as const) {
+    for (const auth of new Set(cases.map((c) => c.auth))) {
       servers.set(`${runtime.name}/${auth}`, await startEdgeServer(runtime, bundle, auth));
     }
   }

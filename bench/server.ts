@@ -7,25 +7,20 @@ import * as http2 from "node:http2";
 import type { Socket } from "node:net";
 import { join } from "node:path";
 import type { ConnectRouter, Interceptor } from "@connectrpc/connect";
-import { Code, ConnectError, createContextKey, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { MeterProvider } from "@opentelemetry/sdk-metrics";
-import {
-  claimsKey,
-  createJwtAuth,
-  getClaims,
-  type JwtAuthOptions,
-  type JwtClaims,
-} from "connect-jwt";
+import { createJwtAuth, getClaims, type JwtAuthOptions } from "connect-jwt";
 import { openTelemetry } from "connect-jwt/otel";
 import { redisRevocations } from "connect-jwt/redis";
 import { type CryptoKey, importSPKI, type JWTPayload, jwtVerify } from "jose";
 import { createClient } from "redis";
 import { DemoService } from "../gen/demo/v1/demo_pb.js";
 import { dpopOrigin } from "./dpop.js";
+import { leastGate, refuseGate } from "./floors.js";
 import { type Alg, audience, issuer, type KeyMaterial, readKey } from "./keys.js";
 import { repoDir } from "./processes.js";
 
@@ -116,37 +111,6 @@ function joseInterceptor(key: Uint8Array | CryptoKey): Interceptor {
       throw new ConnectError("invalid token", Code.PermissionDenied);
     }
     return next(req);
-  };
-}
-
-// The least a request gate that authenticates must do, for a baseline of
-// connect-jwt's cache hit: read the header and record what the handler reads
-// (header-gate: the header itself and two markers, as many values as
-// connect-jwt records); map-gate also finds the token in a Map and records
-// claims the handler reads as it reads connect-jwt's (a Map that grows with
-// every new token: for h2load's few). Neither checks anything.
-const headerKey = createContextKey<string | null>(null);
-const markKey = createContextKey<number>(0);
-const gateKey = createContextKey<object | undefined>(undefined);
-const leastClaims = new Map<string, JwtClaims>();
-function leastGate(lookup: boolean) {
-  return (ctx: HandlerContext) => {
-    const header = ctx.requestHeader.get("authorization");
-    if (lookup) {
-      const token = header?.slice(7) ?? "";
-      let claims = leastClaims.get(token);
-      if (claims === undefined) {
-        claims = Object.freeze(
-          Object.assign(Object.create(null), { sub: "bench-user-100" }),
-        ) as JwtClaims;
-        leastClaims.set(token, claims);
-      }
-      ctx.values.set(claimsKey, claims);
-    } else {
-      ctx.values.set(headerKey, header);
-    }
-    ctx.values.set(markKey, 1);
-    ctx.values.set(gateKey, leastClaims);
   };
 }
 
@@ -243,15 +207,7 @@ async function connectHandler() {
     case "map-gate":
       return connectNodeAdapter({ routes, requestGate: leastGate(true) });
     case "refuse-gate":
-      return connectNodeAdapter({
-        routes,
-        requestGate: () =>
-          Promise.reject(
-            new ConnectError("missing token", Code.PermissionDenied, {
-              "www-authenticate": "Bearer",
-            }),
-          ),
-      });
+      return connectNodeAdapter({ routes, requestGate: refuseGate });
   }
 }
 
